@@ -1,0 +1,209 @@
+"""`python -m gan SUBCOMMAND`: demo-data, train, generate, export.
+
+A user mistake prints one line (`error: ...`) and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from gan.config import ModelConfig, TrainConfig
+from gan.errors import GanError
+
+log = logging.getLogger("gan")
+
+TRAIN_HELP = {
+    "batch_size": "images per step",
+    "lr_g": "generator learning rate (Adam)",
+    "lr_d": "discriminator learning rate (Adam)",
+    "beta1": "Adam beta1",
+    "beta2": "Adam beta2",
+    "genre_loss_weight": "weight of the genre (auxiliary classifier) loss",
+    "ema_decay": "decay of the generator's exponential moving average; 0 turns it off",
+    "seed": "seed for weights, data order and noise",
+    "device": "auto, cpu, cuda or cuda:N",
+    "precision": "auto (bf16 where the hardware has it), bf16 or fp32",
+    "log_every": "steps between rows of metrics.jsonl",
+    "sample_every": "steps between sample grids",
+    "checkpoint_every": "steps between checkpoints",
+    "keep_checkpoints": "checkpoints kept per phase (the final one is always kept)",
+    "sample_rows": "noise vectors (rows) in each sample grid",
+}
+
+
+def _add_train_flags(parser: argparse.ArgumentParser) -> None:
+    defaults = TrainConfig()
+    model = ModelConfig()
+    parser.add_argument("--data", help="fine-tuning data: a folder with one sub-folder per genre, or a CSV "
+                                       "manifest (path,genre)")
+    parser.add_argument("--steps", type=int, default=defaults.steps, help="fine-tuning steps (default %(default)s)")
+    parser.add_argument("--pretrain-data", help="unlabelled images for unconditional pre-training")
+    parser.add_argument("--pretrain-steps", type=int, default=0, help="pre-training steps (default %(default)s)")
+    parser.add_argument("--init-from", help="start fine-tuning from this checkpoint or run folder")
+    parser.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--resolution", type=int, default=model.resolution, help="32, 64 or 128 (default %(default)s)")
+    parser.add_argument("--latent-dim", type=int, default=model.latent_dim, help="noise size (default %(default)s)")
+    parser.add_argument("--width", type=int, default=model.width, help="base channel count (default %(default)s)")
+    parser.add_argument("--genre-embedding-dim", type=int, default=model.genre_embedding_dim,
+                        help="size of the learned genre embedding (default %(default)s)")
+    for name, help_text in TRAIN_HELP.items():
+        default = getattr(defaults, name)
+        parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
+                            help=f"{help_text} (default %(default)s)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=defaults.channels_last,
+                        help="channels-last memory format (default %(default)s)")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=defaults.compile,
+                        help="torch.compile the networks (default %(default)s)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar (default: on a terminal)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gan", description="CoverGAN Studio: album covers by genre")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo-data", help="write procedural demo covers (labelled by genre, and unlabelled)")
+    demo.add_argument("--out", required=True, help="output folder")
+    demo.add_argument("--per-genre", type=int, default=1000, help="labelled covers per genre (default %(default)s)")
+    demo.add_argument("--unlabelled", type=int, default=5000, help="unlabelled covers (default %(default)s)")
+    demo.add_argument("--size", type=int, default=64, help="side in pixels (default %(default)s)")
+    demo.add_argument("--seed", type=int, default=0, help="seed (default %(default)s)")
+    demo.add_argument("--genres", help="comma-separated subset of the demo genres (default: all)")
+
+    train = sub.add_parser("train", help="pre-train and/or fine-tune an AC-GAN")
+    _add_train_flags(train)
+
+    generate = sub.add_parser("generate", help="write generated covers as PNG files")
+    generate.add_argument("--checkpoint", help="checkpoint or run folder (default: checkpoints/demo)")
+    generate.add_argument("--genre", default="all", help="a genre name, or 'all' (default)")
+    generate.add_argument("--n", type=int, default=16, help="images per genre (default %(default)s)")
+    generate.add_argument("--seed", type=int, default=0, help="noise seed (default %(default)s)")
+    generate.add_argument("--out", required=True, help="output folder: OUT/<genre>/<index>.png")
+    generate.add_argument("--device", default="cpu", help="cpu or cuda (default %(default)s)")
+
+    export = sub.add_parser("export", help="copy a checkpoint's generator alone (e.g. to ship it)")
+    export.add_argument("--checkpoint", required=True, help="checkpoint or run folder")
+    export.add_argument("--out", required=True, help="output checkpoint folder")
+    export.add_argument("--fp16", action="store_true", help="store the weights in fp16 (half the size)")
+    return parser
+
+
+def cmd_demo_data(args: argparse.Namespace) -> None:
+    from gan.data.demo import DEMO_GENRES, write_demo_dataset
+
+    genres = tuple(g.strip() for g in args.genres.split(",")) if args.genres else DEMO_GENRES
+    unknown = [g for g in genres if g not in DEMO_GENRES]
+    if unknown:
+        raise GanError(f"--genres: unknown demo genre(s) {unknown}; choose from {', '.join(DEMO_GENRES)}")
+    if args.per_genre < 0 or args.unlabelled < 0:
+        raise GanError("--per-genre and --unlabelled must not be negative")
+    if not 8 <= args.size <= 1024:
+        raise GanError(f"--size must be between 8 and 1024, got {args.size}")
+    start = time.perf_counter()
+    counts = write_demo_dataset(args.out, args.per_genre, args.unlabelled, args.size, args.seed, genres)
+    seconds = time.perf_counter() - start
+    total = counts["labelled"] + counts["unlabelled"]
+    print(f"wrote {counts['labelled']} labelled covers ({len(genres)} genres) to {Path(args.out) / 'labelled'} and "
+          f"{counts['unlabelled']} unlabelled to {Path(args.out) / 'unlabelled'} "
+          f"in {seconds:.1f} s ({total / max(seconds, 1e-9):.0f} images/s)")
+
+
+def plan_from_args(args: argparse.Namespace):
+    from gan.train import PhasePlan, TrainingPlan
+
+    model = ModelConfig(resolution=args.resolution, latent_dim=args.latent_dim, width=args.width,
+                        genre_embedding_dim=args.genre_embedding_dim)
+    model.validate()
+    shared = {name: getattr(args, name) for name in TRAIN_HELP}
+    shared.update(channels_last=args.channels_last, compile=args.compile)
+    pretrain = finetune = None
+    if args.pretrain_data:
+        if args.pretrain_steps < 1:
+            raise GanError("--pretrain-data needs --pretrain-steps N (N >= 1)")
+        pretrain = PhasePlan(TrainConfig(phase="pretrain", steps=args.pretrain_steps, **shared), args.pretrain_data)
+        pretrain.train.validate()
+    elif args.pretrain_steps:
+        raise GanError("--pretrain-steps needs --pretrain-data DIR (unlabelled covers)")
+    if args.data:
+        finetune = PhasePlan(TrainConfig(phase="finetune", steps=args.steps, **shared), args.data)
+        finetune.train.validate()
+    if args.init_from and not args.data:
+        raise GanError("--init-from seeds fine-tuning: give --data too")
+    return TrainingPlan(model=model, pretrain=pretrain, finetune=finetune, init_from=args.init_from)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from gan.train import run_training
+
+    plan = None if args.resume else plan_from_args(args)
+    final = run_training(args.out, plan, resume=args.resume, progress=args.progress)
+    print(f"done: final checkpoint {final}")
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from gan.sampling import DEFAULT_CHECKPOINT, load_generator, save_images
+
+    if args.checkpoint is None and not DEFAULT_CHECKPOINT.exists():
+        raise GanError(f"no --checkpoint given and the bundled {DEFAULT_CHECKPOINT} is missing")
+    if args.n < 1:
+        raise GanError(f"--n must be at least 1, got {args.n}")
+    generator = load_generator(args.checkpoint, device=args.device)
+    if not generator.genres:
+        genres = [None]
+    elif args.genre == "all":
+        genres = generator.genres
+    else:
+        genres = [generator.genres[generator.genre_index(args.genre)]]
+    noise = generator.sample_noise(args.n, args.seed)  # the same noise for every genre
+    out = Path(args.out)
+    for genre in genres:
+        save_images(generator.generate(noise, genre), out / (genre or "unconditional"))
+    print(f"wrote {args.n * len(genres)} covers to {out} ({', '.join(g or 'unconditional' for g in genres)})")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from gan.checkpoint import (CONFIG_FILE, GENERATOR_FILE, load_tensors, read_json, resolve_checkpoint,
+                                write_folder_atomically)
+    from gan.sampling import load_generator
+
+    source = resolve_checkpoint(args.checkpoint)
+    load_generator(source)  # refuse to export something that does not load
+    tensors = load_tensors(source / GENERATOR_FILE, "generator weights")
+    if args.fp16:
+        tensors = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+    config = read_json(source / CONFIG_FILE)
+    config["exported_from"] = str(source)
+    config["weights_dtype"] = "float16" if args.fp16 else "float32"
+    write_folder_atomically(Path(args.out), {CONFIG_FILE: config, GENERATOR_FILE: tensors})
+    size = sum(f.stat().st_size for f in Path(args.out).iterdir()) / 2**20
+    print(f"exported {source} to {args.out} ({size:.1f} MiB, {'fp16' if args.fp16 else 'fp32'} weights)")
+
+
+COMMANDS = {"demo-data": cmd_demo_data, "train": cmd_train, "generate": cmd_generate, "export": cmd_export}
+
+
+def _stop_on_sigterm(signum, frame):  # noqa: ARG001
+    # Stopping a run (the app's Stop button, `kill`) then checkpoints like Ctrl-C does.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        COMMANDS[args.command](args)
+    except GanError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        hint = f"; continue with: python -m gan train --out {args.out} --resume" if args.command == "train" else ""
+        print(f"interrupted{hint}", file=sys.stderr)
+        sys.exit(130)

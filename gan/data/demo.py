@@ -1,0 +1,307 @@
+"""Procedural "demo covers": deterministic cover-like images with a genre-dependent style.
+
+The real cover sets cannot be downloaded here, so tests, the bundled checkpoint and first-time
+users train on these. Each genre has style rules a person can tell apart; within a genre every
+image is drawn from its own random stream, so no two are alike, and a share of images borrows a
+palette or a motif from another genre, so genres overlap as real covers do.
+
+| genre      | palette                          | light    | motif                                     |
+|------------|----------------------------------|----------|-------------------------------------------|
+| rock       | red, orange, black, off-white    | medium   | bold diagonal stripes, grain              |
+| metal      | black, charcoal, blood red       | dark     | jagged spikes, thin white logo strokes    |
+| pop        | pink, cyan, yellow, lilac        | bright   | big soft bubbles on a smooth gradient     |
+| jazz       | navy, mustard, brown, cream      | muted    | overlapping flat blocks, text-like rows   |
+| electronic | near-black with neon cyan/magenta| dark     | concentric glowing rings, grid lines      |
+| hip-hop    | black, gold, purple              | medium   | central silhouette, bold title bar        |
+| classical  | cream, beige, sepia              | light    | thin frame, small centred text block      |
+| folk       | greens, browns, sky blue         | medium   | landscape: sky, horizon, sun, soft grain  |
+
+The unlabelled pool for pre-training mixes these rules freely (background of one genre,
+motif of another, palette of a third), a wider style mix than any labelled genre.
+Same seed, same pixels: each image's random stream is keyed by (seed, genre, index).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+DEMO_GENRES = ("rock", "metal", "pop", "jazz", "electronic", "hip-hop", "classical", "folk")
+
+# Colours as RGB in [0, 1]; each genre draws its colours from its palette with jitter.
+# The first BACKGROUND_COLOURS[genre] entries are the genre's background colours; motifs draw
+# from the palette as their painter says.
+PALETTES = {
+    "rock": [(0.08, 0.06, 0.06), (0.80, 0.12, 0.10), (0.95, 0.45, 0.10), (0.92, 0.88, 0.80)],
+    "metal": [(0.05, 0.05, 0.06), (0.16, 0.16, 0.18), (0.45, 0.04, 0.04), (0.80, 0.80, 0.84)],
+    "pop": [(1.00, 0.45, 0.72), (0.30, 0.85, 0.95), (1.00, 0.90, 0.30), (0.78, 0.62, 1.00)],
+    "jazz": [(0.10, 0.16, 0.35), (0.85, 0.65, 0.20), (0.92, 0.86, 0.70), (0.45, 0.28, 0.15)],
+    "electronic": [(0.03, 0.03, 0.08), (0.05, 0.95, 0.95), (0.95, 0.10, 0.90), (0.40, 0.20, 1.00)],
+    "hip-hop": [(0.04, 0.04, 0.04), (0.45, 0.15, 0.60), (0.95, 0.75, 0.15), (0.70, 0.70, 0.70)],
+    "classical": [(0.96, 0.93, 0.85), (0.85, 0.78, 0.65), (0.55, 0.42, 0.30), (0.30, 0.25, 0.20)],
+    "folk": [(0.30, 0.55, 0.25), (0.55, 0.40, 0.22), (0.55, 0.75, 0.90), (0.90, 0.80, 0.45)],
+}
+BACKGROUND_COLOURS = {"rock": 3, "metal": 2, "pop": 4, "jazz": 3, "electronic": 1, "hip-hop": 2,
+                      "classical": 2, "folk": 4}
+BORROW_PROBABILITY = 0.12  # share of labelled images taking a palette or motif from another genre
+
+Canvas = np.ndarray  # float32 (H, W, 3) in [0, 1]
+
+
+class _Grid:
+    """Pixel-centre coordinates in [0, 1), shared by all images of one size."""
+
+    def __init__(self, size: int):
+        axis = (np.arange(size, dtype=np.float32) + 0.5) / size
+        self.y, self.x = np.meshgrid(axis, axis, indexing="ij")
+        self.size = size
+
+
+def _colour(rng: np.random.Generator, palette: list, jitter: float = 0.06) -> np.ndarray:
+    base = np.asarray(palette[rng.integers(len(palette))], dtype=np.float32)
+    return np.clip(base + rng.normal(0, jitter, 3).astype(np.float32), 0, 1)
+
+
+def _paint(canvas: Canvas, mask: np.ndarray, colour: np.ndarray, alpha: float = 1.0) -> None:
+    """Blend `colour` over the canvas where `mask` (boolean, or coverage in [0, 1]) says."""
+    if mask.dtype == bool and alpha == 1.0:
+        canvas[mask] = colour
+        return
+    weight = mask.astype(np.float32) * np.float32(alpha)
+    canvas += weight[..., None] * (colour - canvas)
+
+
+def _gradient(g: _Grid, rng, palette) -> Canvas:
+    angle = rng.uniform(0, 2 * np.pi)
+    t = np.cos(angle) * g.x + np.sin(angle) * g.y
+    t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
+    a, b = _colour(rng, palette), _colour(rng, palette)
+    return a * (1 - t[..., None]) + b * t[..., None]
+
+
+def _flat(g: _Grid, rng, palette) -> Canvas:
+    return np.broadcast_to(_colour(rng, palette), (g.size, g.size, 3)).copy()
+
+
+def _grain(canvas: Canvas, rng, strength: float) -> None:
+    canvas += rng.normal(0, strength, canvas.shape[:2]).astype(np.float32)[..., None]
+
+
+# Motifs: each paints on the canvas in place.
+
+def _stripes(c: Canvas, g: _Grid, rng, palette) -> None:
+    angle = rng.uniform(np.pi / 8, 3 * np.pi / 8) * rng.choice([-1, 1])
+    freq = rng.uniform(2.5, 6)
+    t = np.cos(angle) * g.x + np.sin(angle) * g.y
+    _paint(c, np.sin(2 * np.pi * freq * t + rng.uniform(0, 6.3)) > rng.uniform(-0.2, 0.5), _colour(rng, palette))
+
+
+def _spikes(c: Canvas, g: _Grid, rng, palette) -> None:
+    teeth = rng.integers(4, 10)
+    base = rng.uniform(0.55, 0.85)
+    height = rng.uniform(0.25, 0.5)
+    saw = np.abs(((g.x * teeth + rng.uniform(0, 1)) % 1.0) - 0.5) * 2  # 0 at a tip, 1 between
+    _paint(c, g.y > base - height * (1 - saw), _colour(rng, palette[1:3]))
+    for _ in range(rng.integers(1, 3)):  # thin bright "logo" strokes
+        y0 = rng.uniform(0.12, 0.35)
+        slope = rng.uniform(-0.4, 0.4)
+        _paint(c, np.abs(g.y - (y0 + slope * (g.x - 0.5))) < 0.012 + 0.01 * rng.random(), np.array([0.9, 0.9, 0.92]))
+
+
+def _bubbles(c: Canvas, g: _Grid, rng, palette) -> None:
+    for _ in range(rng.integers(2, 6)):
+        cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.1, 0.35)
+        d = np.sqrt((g.x - cx) ** 2 + (g.y - cy) ** 2) / r
+        _paint(c, np.clip(1.5 - 1.5 * d, 0, 1), _colour(rng, palette), alpha=rng.uniform(0.6, 0.95))
+
+
+def _blocks(c: Canvas, g: _Grid, rng, palette) -> None:
+    for _ in range(rng.integers(2, 5)):
+        x0, y0 = rng.uniform(-0.1, 0.7, 2)
+        w, h = rng.uniform(0.2, 0.6, 2)
+        _paint(c, (g.x > x0) & (g.x < x0 + w) & (g.y > y0) & (g.y < y0 + h), _colour(rng, palette))
+    _text_rows(c, g, rng, rows=rng.integers(2, 4), colour=_colour(rng, palette))
+
+
+def _rings(c: Canvas, g: _Grid, rng, palette) -> None:
+    cx, cy = rng.uniform(0.3, 0.7, 2)
+    r = np.sqrt((g.x - cx) ** 2 + (g.y - cy) ** 2)
+    freq = rng.uniform(4, 9)
+    glow = np.clip(np.cos(2 * np.pi * freq * r) * 1.6 - 0.6, 0, 1) * np.exp(-r * rng.uniform(1, 3))
+    _paint(c, glow, _colour(rng, palette[1:]))
+    if rng.random() < 0.6:  # perspective-free grid lines
+        spacing = rng.uniform(0.08, 0.16)
+        lines = (np.abs((g.x % spacing) - spacing / 2) < 0.006) | (np.abs((g.y % spacing) - spacing / 2) < 0.006)
+        _paint(c, lines & (g.y > rng.uniform(0.5, 0.8)), _colour(rng, palette[1:]), alpha=0.7)
+
+
+def _silhouette(c: Canvas, g: _Grid, rng, palette) -> None:
+    cx = rng.uniform(0.38, 0.62)
+    head_y, head_r = rng.uniform(0.32, 0.45), rng.uniform(0.1, 0.15)
+    colour = _colour(rng, palette[2:])
+    _paint(c, (g.x - cx) ** 2 + (g.y - head_y) ** 2 < head_r ** 2, colour)
+    shoulders = ((g.x - cx) / rng.uniform(0.28, 0.4)) ** 2 + ((g.y - 1.0) / rng.uniform(0.35, 0.5)) ** 2 < 1
+    _paint(c, shoulders, colour)
+    bar_y = rng.choice([rng.uniform(0.04, 0.12), rng.uniform(0.82, 0.9)])
+    _paint(c, (g.y > bar_y) & (g.y < bar_y + 0.1), _colour(rng, palette[2:3]))
+
+
+def _frame(c: Canvas, g: _Grid, rng, palette) -> None:
+    m = rng.uniform(0.05, 0.1)
+    t = rng.uniform(0.008, 0.018)
+    outer = (g.x > m) & (g.x < 1 - m) & (g.y > m) & (g.y < 1 - m)
+    inner = (g.x > m + t) & (g.x < 1 - m - t) & (g.y > m + t) & (g.y < 1 - m - t)
+    colour = _colour(rng, palette[2:])
+    _paint(c, outer & ~inner, colour)
+    _text_rows(c, g, rng, rows=rng.integers(1, 3), colour=colour, centred=True, scale=0.6)
+
+
+def _landscape(c: Canvas, g: _Grid, rng, palette) -> None:
+    horizon = rng.uniform(0.45, 0.7) + 0.05 * np.sin(2 * np.pi * rng.uniform(0.5, 2) * g.x + rng.uniform(0, 6.3))
+    sky = np.asarray(palette[2], dtype=np.float32) + rng.normal(0, 0.05, 3).astype(np.float32)
+    _paint(c, g.y < horizon, np.clip(sky, 0, 1), alpha=0.85)
+    sun_x, sun_y, sun_r = rng.uniform(0.2, 0.8), rng.uniform(0.15, 0.35), rng.uniform(0.06, 0.12)
+    _paint(c, (g.x - sun_x) ** 2 + (g.y - sun_y) ** 2 < sun_r ** 2, _colour(rng, palette[3:]))
+    _paint(c, g.y >= horizon, _colour(rng, palette[:2]))
+
+
+def _text_rows(c: Canvas, g: _Grid, rng, rows: int, colour, centred: bool = False, scale: float = 1.0) -> None:
+    """Rows of short bars that read as a title and an artist name."""
+    height = 0.035 * scale
+    y = rng.uniform(0.7, 0.85) if not centred else rng.uniform(0.42, 0.5)
+    for _ in range(rows):
+        width = rng.uniform(0.25, 0.6) * scale
+        x0 = (1 - width) / 2 if centred else rng.uniform(0.06, 0.2)
+        _paint(c, (g.x > x0) & (g.x < x0 + width) & (g.y > y) & (g.y < y + height), colour)
+        y += height * 1.8
+
+
+# Per genre: background painter, motif, light level (added), contrast (scale), saturation, grain.
+_STYLE: dict[str, tuple[Callable, Callable, float, float, float, float]] = {
+    "rock": (_flat, _stripes, 0.0, 1.25, 1.1, 0.06),
+    "metal": (_flat, _spikes, -0.06, 1.3, 0.5, 0.05),
+    "pop": (_gradient, _bubbles, 0.12, 0.8, 1.2, 0.0),
+    "jazz": (_flat, _blocks, -0.02, 0.9, 0.75, 0.02),
+    "electronic": (_flat, _rings, -0.02, 1.2, 1.4, 0.015),
+    "hip-hop": (_gradient, _silhouette, -0.03, 1.15, 1.0, 0.02),
+    "classical": (_flat, _frame, 0.05, 0.7, 0.45, 0.01),
+    "folk": (_gradient, _landscape, 0.0, 0.9, 0.9, 0.04),
+}
+
+
+def _finish(canvas: Canvas, light: float, contrast: float, saturation: float) -> np.ndarray:
+    grey = canvas.mean(axis=2, keepdims=True)
+    canvas = grey + (canvas - grey) * saturation
+    canvas = (canvas - 0.5) * contrast + 0.5 + light
+    return (np.clip(canvas, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def render_cover(genre: str, rng: np.random.Generator, size: int = 64, grid: _Grid | None = None) -> np.ndarray:
+    """One cover of `genre` as a uint8 (size, size, 3) array."""
+    if genre not in _STYLE:
+        raise ValueError(f"unknown demo genre {genre!r}; known: {', '.join(DEMO_GENRES)}")
+    g = grid or _Grid(size)
+    background, motif, light, contrast, saturation, grain = _STYLE[genre]
+    palette = PALETTES[genre]
+    motif_palette = palette
+    if rng.random() < BORROW_PROBABILITY:  # overlap: borrow another genre's palette or motif
+        other = DEMO_GENRES[rng.integers(len(DEMO_GENRES))]
+        if rng.random() < 0.5:
+            motif_palette = PALETTES[other]
+        else:
+            motif = _STYLE[other][1]
+    canvas = background(g, rng, palette[:BACKGROUND_COLOURS[genre]])
+    motif(canvas, g, rng, motif_palette)
+    if grain:
+        _grain(canvas, rng, grain * rng.uniform(0.5, 1.5))
+    return _finish(canvas, light + rng.normal(0, 0.03), contrast * rng.uniform(0.9, 1.1), saturation)
+
+
+def render_mixed_cover(rng: np.random.Generator, size: int = 64, grid: _Grid | None = None) -> np.ndarray:
+    """An unlabelled cover: background, motif, palette and finish each from a random genre."""
+    g = grid or _Grid(size)
+    pick = lambda: DEMO_GENRES[rng.integers(len(DEMO_GENRES))]  # noqa: E731
+    canvas = _STYLE[pick()][0](g, rng, PALETTES[pick()])
+    _STYLE[pick()][1](canvas, g, rng, PALETTES[pick()])
+    _, _, light, contrast, saturation, grain = _STYLE[pick()]
+    if grain:
+        _grain(canvas, rng, grain)
+    return _finish(canvas, light + rng.normal(0, 0.05), contrast, saturation)
+
+
+def _stream(seed: int, genre_index: int, index: int) -> np.random.Generator:
+    # Keyed by position, not by order of drawing, so any subset or parallel order gives the same pixels.
+    return np.random.default_rng([seed, genre_index, index])
+
+
+def demo_covers(genres: tuple[str, ...] | list[str] = DEMO_GENRES, per_genre: int = 100, size: int = 64,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled demo covers in memory: uint8 images (N, size, size, 3) and genre indices (N,)."""
+    grid = _Grid(size)
+    images = np.empty((len(genres) * per_genre, size, size, 3), dtype=np.uint8)
+    labels = np.repeat(np.arange(len(genres)), per_genre)
+    for gi, genre in enumerate(genres):
+        key = DEMO_GENRES.index(genre) if genre in DEMO_GENRES else gi
+        for i in range(per_genre):
+            images[gi * per_genre + i] = render_cover(genre, _stream(seed, key, i), size, grid)
+    return images, labels
+
+
+def unlabelled_covers(count: int, size: int = 64, seed: int = 0) -> np.ndarray:
+    grid = _Grid(size)
+    unlabelled_key = len(DEMO_GENRES)  # a stream family no genre uses
+    return np.stack([render_mixed_cover(_stream(seed, unlabelled_key, i), size, grid) for i in range(count)])
+
+
+def _render_job(job: tuple[str, str, int, int, int]) -> None:
+    """Render and write one file; a module-level function so a process pool can run it."""
+    path, genre, index, seed, size = job
+    grid = _grid_for(size)
+    if genre:
+        image = render_cover(genre, _stream(seed, DEMO_GENRES.index(genre), index), size, grid)
+    else:
+        image = render_mixed_cover(_stream(seed, len(DEMO_GENRES), index), size, grid)
+    # compress_level 1: the files are small anyway and encoding dominates the time.
+    Image.fromarray(image).save(path, compress_level=1)
+
+
+_GRIDS: dict[int, _Grid] = {}
+
+
+def _grid_for(size: int) -> _Grid:
+    if size not in _GRIDS:
+        _GRIDS[size] = _Grid(size)
+    return _GRIDS[size]
+
+
+def write_demo_dataset(out: str | os.PathLike, per_genre: int = 1000, unlabelled: int = 5000, size: int = 64,
+                       seed: int = 0, genres: tuple[str, ...] | list[str] = DEMO_GENRES,
+                       workers: int | None = None) -> dict:
+    """Write `out/labelled/<genre>/NNNNN.png` and `out/unlabelled/NNNNNN.png`; return counts."""
+    out = Path(out)
+    unknown = [g for g in genres if g not in DEMO_GENRES]
+    if unknown:
+        raise ValueError(f"unknown demo genre(s) {unknown}; known: {', '.join(DEMO_GENRES)}")
+    jobs: list[tuple[str, str, int, int, int]] = []
+    for genre in genres:
+        folder = out / "labelled" / genre
+        folder.mkdir(parents=True, exist_ok=True)
+        jobs += [(str(folder / f"{i:05d}.png"), genre, i, seed, size) for i in range(per_genre)]
+    if unlabelled:
+        (out / "unlabelled").mkdir(parents=True, exist_ok=True)
+        jobs += [(str(out / "unlabelled" / f"{i:06d}.png"), "", i, seed, size) for i in range(unlabelled)]
+    workers = workers or os.cpu_count() or 1
+    if workers == 1 or len(jobs) < 256:
+        for job in jobs:
+            _render_job(job)
+    else:
+        # Rendering is many small numpy operations that hold the GIL: processes, not threads.
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            list(pool.map(_render_job, jobs, chunksize=256))
+    return {"labelled": per_genre * len(genres), "unlabelled": unlabelled, "genres": list(genres), "size": size}

@@ -1,0 +1,125 @@
+"""Inference: a trained generator wrapped for the app, the CLI and evaluation.
+
+Needs only the model and checkpoint modules, never the training loop.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from gan.checkpoint import GENERATOR_FILE, load_weights, read_checkpoint_config, resolve_checkpoint
+from gan.config import ModelConfig
+from gan.errors import GanError
+from gan.models import Generator
+
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "demo"
+
+
+class CoverGenerator:
+    """A generator ready to sample: `.genres`, `.latent_dim`, `.resolution`, `.sample_noise`, `.generate`."""
+
+    def __init__(self, model: Generator, checkpoint: Path | None = None, info: dict | None = None):
+        self.model = model.eval()
+        self.config: ModelConfig = model.config
+        self.checkpoint = checkpoint
+        self.info = info or {}
+
+    @property
+    def genres(self) -> list[str]:
+        return list(self.config.genres)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.config.latent_dim
+
+    @property
+    def resolution(self) -> int:
+        return self.config.resolution
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def sample_noise(self, n: int, seed: int = 0) -> torch.Tensor:
+        """Standard normal noise (n, latent_dim), the same for the same seed on every machine."""
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randn(n, self.latent_dim, generator=generator)
+
+    def genre_index(self, genre: str | int) -> int:
+        if isinstance(genre, int):
+            if not 0 <= genre < len(self.genres):
+                raise GanError(f"genre index {genre} out of range: this model has {len(self.genres)} genres")
+            return genre
+        if genre not in self.genres:
+            known = ", ".join(self.genres) if self.genres else "none (an unconditional model)"
+            raise GanError(f"unknown genre {genre!r}; this model knows: {known}")
+        return self.genres.index(genre)
+
+    def _genre_tensor(self, genres: str | int | Sequence[str | int] | None, n: int) -> torch.Tensor | None:
+        if not self.genres:
+            return None
+        if genres is None:
+            raise GanError(f"choose a genre: {', '.join(self.genres)}")
+        if isinstance(genres, (str, int)):
+            genres = [genres] * n
+        if len(genres) != n:
+            raise GanError(f"got {len(genres)} genres for {n} noise vectors")
+        return torch.tensor([self.genre_index(g) for g in genres], dtype=torch.long)
+
+    @torch.inference_mode()
+    def generate_tensor(self, noise: torch.Tensor, genres=None, embedding: torch.Tensor | None = None,
+                        batch_size: int = 256) -> torch.Tensor:
+        """Images as float (N, 3, R, R) in [0, 1]. `embedding` overrides `genres` (genre blends)."""
+        noise = noise.to(self.device, torch.float32)
+        if embedding is None:
+            labels = self._genre_tensor(genres, len(noise))
+            embedding = self.model.embed(labels.to(self.device), len(noise)) if labels is not None else None
+        outputs = []
+        for start in range(0, len(noise), batch_size):
+            chunk = embedding[start:start + batch_size] if embedding is not None else None
+            outputs.append(self.model.forward_embedded(noise[start:start + batch_size], chunk))
+        return (torch.cat(outputs).float().cpu() + 1) / 2
+
+    def generate(self, noise: torch.Tensor, genres=None, output: Literal["uint8", "pil"] = "uint8"):
+        """Noise (N, latent_dim) and a genre name/index or one per image -> uint8 (N, R, R, 3) or PIL images."""
+        images = self.generate_tensor(noise, genres)
+        pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        if output == "pil":
+            return [Image.fromarray(p) for p in pixels]
+        return pixels
+
+    def genre_embedding(self, genre: str | int) -> torch.Tensor:
+        """The learned embedding of one genre, for blending genres in latent space."""
+        if self.model.genre_embedding is None:
+            raise GanError("an unconditional model has no genre embeddings")
+        return self.model.genre_embedding.weight[self.genre_index(genre)].detach().clone()
+
+
+def load_generator(path: str | os.PathLike | None = None, device: str = "cpu") -> CoverGenerator:
+    """Load a generator from a checkpoint folder or a run folder; defaults to the bundled demo."""
+    folder = resolve_checkpoint(path if path is not None else DEFAULT_CHECKPOINT)
+    config = read_checkpoint_config(folder)
+    model = Generator(config["model"])
+    load_weights(model, folder / GENERATOR_FILE, "generator weights")
+    try:
+        model = model.to(device)
+    except (RuntimeError, AssertionError) as error:
+        raise GanError(f"cannot use device {device!r}: {error}") from None
+    return CoverGenerator(model, folder, config)
+
+
+def save_images(images: np.ndarray, folder: Path, start: int = 0) -> list[Path]:
+    """Write uint8 (N, R, R, 3) images as `folder/<index>.png`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, pixels in enumerate(images, start=start):
+        path = folder / f"{i:05d}.png"
+        Image.fromarray(pixels).save(path)
+        paths.append(path)
+    return paths

@@ -1,0 +1,327 @@
+"""One training phase of the AC-GAN: D step, G step, log; checkpoints, samples and resume around it.
+
+Losses: the hinge loss for the adversarial part (Lim & Ye, 2017; Miyato et al., 2018), and
+cross-entropy for the genre. The discriminator learns genres from real covers only; the
+generator is rewarded when its fake is classified as the genre it was asked for. Training D's
+classifier on fakes too (as in the original AC-GAN) lets it learn the generator's shortcuts,
+which pushes G towards easy-to-classify, less varied images.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torchvision.utils import save_image
+from tqdm import tqdm
+
+from gan.checkpoint import (
+    DISCRIMINATOR_FILE, GENERATOR_FILE, STATE_JSON_FILE, STATE_TENSORS_FILE, checkpoint_config, load_tensors,
+    load_weights, optimizer_from_files, optimizer_to_files, read_checkpoint_config, read_json,
+    write_folder_atomically,
+)
+from gan.config import ModelConfig, TrainConfig
+from gan.data.folders import ImageSet
+from gan.errors import GanError
+from gan.models import Discriminator, Generator, carry_over_weights
+from gan.train.device import autocast, resolve_device, resolve_precision
+from gan.train.run import RunFolder
+
+log = logging.getLogger(__name__)
+BATCHNORM_CALIBRATION_BATCHES = 16
+
+
+class TrainingDiverged(GanError):
+    """The loss became NaN, infinite or huge; the last good checkpoint is kept."""
+
+
+@dataclass
+class Networks:
+    generator: Generator
+    discriminator: Discriminator
+    ema: Generator | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+
+
+def build_networks(model: ModelConfig, train: TrainConfig, device: torch.device) -> Networks:
+    torch.manual_seed(train.seed)  # the initial weights depend on the seed alone
+    generator = Generator(model).to(device)
+    discriminator = Discriminator(model).to(device)
+    if train.channels_last:
+        generator = generator.to(memory_format=torch.channels_last)
+        discriminator = discriminator.to(memory_format=torch.channels_last)
+    ema = copy.deepcopy(generator).eval().requires_grad_(False) if train.ema_decay > 0 else None
+    betas = (train.beta1, train.beta2)
+    return Networks(generator, discriminator, ema,
+                    torch.optim.Adam(generator.parameters(), lr=train.lr_g, betas=betas),
+                    torch.optim.Adam(discriminator.parameters(), lr=train.lr_d, betas=betas))
+
+
+def initialise_from(nets: Networks, checkpoint: Path) -> list[str]:
+    """Seed a new phase with an earlier checkpoint's weights (pre-trained or any earlier run)."""
+    read_checkpoint_config(checkpoint)  # a foreign or broken folder fails here, with its name
+    live_g = load_tensors(checkpoint / GENERATOR_FILE, "generator weights")
+    state_file = checkpoint / STATE_TENSORS_FILE
+    if state_file.is_file():  # prefer the optimiser-trained G (it pairs with D); EMA seeds the EMA
+        state = load_tensors(state_file, "training state")
+        live = {k[len("generator."):]: v for k, v in state.items() if k.startswith("generator.")}
+        if live:
+            live_g = live
+    fresh = carry_over_weights(nets.generator, live_g)
+    fresh += carry_over_weights(nets.discriminator, load_tensors(checkpoint / DISCRIMINATOR_FILE,
+                                                                 "discriminator weights"))
+    if nets.ema is not None:
+        nets.ema.load_state_dict(nets.generator.state_dict())
+        carry_over_weights(nets.ema, load_tensors(checkpoint / GENERATOR_FILE, "generator weights"))
+    return fresh
+
+
+class PhaseTrainer:
+    """Trains one phase (pre-training or fine-tuning) and writes its outputs into the run folder."""
+
+    def __init__(self, run: RunFolder, model: ModelConfig, train: TrainConfig, data: ImageSet,
+                 progress: bool | None = None):
+        model.validate()
+        train.validate()
+        self.run, self.model_config, self.config, self.data = run, model, train, data
+        self.phase = train.phase
+        self.conditional = model.num_genres > 0
+        if self.conditional and data.labels is None:
+            raise GanError(f"{data.description.path}: fine-tuning needs genre labels (a folder per genre or a CSV)")
+        self.device = resolve_device(train.device)
+        self.dtype = resolve_precision(train.precision, self.device)
+        self.nets = build_networks(model, train, self.device)
+        self.images = torch.from_numpy(data.images)
+        self.labels = torch.from_numpy(data.labels) if self.conditional else None
+        if self.device.type == "cuda":  # small enough for the demo sets; avoids a host copy per step
+            self.images, self.labels = self.images.to(self.device), (
+                self.labels.to(self.device) if self.labels is not None else None)
+        self.data_rng = torch.Generator().manual_seed(train.seed + 1)
+        self.noise_rng = torch.Generator(self.device).manual_seed(train.seed + 2)
+        self.fixed_noise = torch.randn(train.sample_rows, model.latent_dim,
+                                       generator=torch.Generator().manual_seed(train.seed + 3)).to(self.device)
+        self.step = 0
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.g_step, self.d_step = self.nets.generator, self.nets.discriminator
+        if train.compile:
+            self.g_step, self.d_step = torch.compile(self.nets.generator), torch.compile(self.nets.discriminator)
+
+    # --- the textbook part -------------------------------------------------------------------
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        index = torch.randint(len(self.images), (self.config.batch_size,), generator=self.data_rng)
+        real = self.images[index.to(self.images.device)].to(self.device, non_blocking=True)
+        real = real.float().div_(127.5).sub_(1)
+        if self.config.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
+        labels = self.labels[index.to(self.labels.device)].to(self.device) if self.labels is not None else None
+        return real, labels
+
+    def train_step(self, real: torch.Tensor, real_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        G, D, cfg = self.g_step, self.d_step, self.config
+        n = real.shape[0]
+        noise = torch.randn(n, self.model_config.latent_dim, generator=self.noise_rng, device=self.device)
+        fake_labels = (torch.randint(self.model_config.num_genres, (n,), generator=self.noise_rng,
+                                     device=self.device) if self.conditional else None)
+
+        # D step: real covers high, fakes low, and the genre of real covers.
+        self.nets.discriminator.requires_grad_(True)
+        with autocast(self.device, self.dtype):
+            fake = G(noise, fake_labels)
+            real_score, real_logits = D(real)
+            fake_score, _ = D(fake.detach())
+        d_adv = F.relu(1 - real_score.float()).mean() + F.relu(1 + fake_score.float()).mean()
+        d_genre = F.cross_entropy(real_logits.float(), real_labels) if self.conditional else real_score.new_zeros(())
+        d_loss = d_adv + cfg.genre_loss_weight * d_genre
+        self.nets.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.nets.opt_d.step()
+
+        # G step: fool D, and be recognised as the genre asked for. D's weights need no gradient here.
+        self.nets.discriminator.requires_grad_(False)
+        with autocast(self.device, self.dtype):
+            g_score, fake_logits = D(fake)
+        g_adv = -g_score.float().mean()
+        g_genre = F.cross_entropy(fake_logits.float(), fake_labels) if self.conditional else g_adv.new_zeros(())
+        g_loss = g_adv + cfg.genre_loss_weight * g_genre
+        self.nets.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.nets.opt_g.step()
+        self.update_ema()
+
+        with torch.no_grad():
+            stats = {
+                "d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "d_adv": d_adv.detach(),
+                "g_adv": g_adv.detach(), "d_genre": d_genre.detach(), "g_genre": g_genre.detach(),
+                "d_real_acc": (real_score > 0).float().mean(), "d_fake_acc": (fake_score < 0).float().mean(),
+            }
+            if self.conditional:
+                stats["genre_acc"] = (real_logits.argmax(1) == real_labels).float().mean()
+                stats["fake_genre_acc"] = (fake_logits.argmax(1) == fake_labels).float().mean()
+        return stats
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        ema = self.nets.ema
+        if ema is None:
+            return
+        # Ramp the decay up early on so that short runs still get a useful average.
+        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        ema_params = list(ema.parameters())
+        torch._foreach_lerp_(ema_params, [p.detach() for p in self.nets.generator.parameters()], 1 - decay)
+        for ema_buffer, buffer in zip(ema.buffers(), self.nets.generator.buffers()):
+            ema_buffer.copy_(buffer)
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def fit(self) -> Path:
+        """Train up to `config.steps`; return the final checkpoint folder."""
+        cfg = self.config
+        sums: dict[str, torch.Tensor] = {}
+        window_start, window_steps = time.perf_counter(), 0
+        bar = tqdm(total=cfg.steps, initial=self.step, desc=self.phase, disable=not self.progress,
+                   dynamic_ncols=True, unit="step")
+        self.nets.generator.train()
+        self.nets.discriminator.train()
+        try:
+            while self.step < cfg.steps:
+                stats = self.train_step(*self.next_batch())
+                self.step += 1
+                window_steps += 1
+                for key, value in stats.items():
+                    sums[key] = sums[key] + value if key in sums else value.clone()
+                bar.update(1)
+                due_log = self.step % cfg.log_every == 0 or self.step == cfg.steps
+                due_sample = self.step % cfg.sample_every == 0 or self.step == cfg.steps
+                due_checkpoint = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
+                if due_log or due_sample or due_checkpoint:
+                    means = {k: v.item() / window_steps for k, v in sums.items()}
+                    self.check_finite(means)
+                    if due_log:
+                        elapsed = time.perf_counter() - window_start
+                        row = {"phase": self.phase, "step": self.step, "time": time.time(),
+                               **{k: round(v, 5) for k, v in means.items()},
+                               "img_per_s": round(window_steps * cfg.batch_size / elapsed, 1)}
+                        self.run.log_metrics(row)
+                        bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}",
+                                        ips=f"{row['img_per_s']:.0f}")
+                        sums, window_start, window_steps = {}, time.perf_counter(), 0
+                    if due_sample:
+                        self.save_samples()
+                    if due_checkpoint:
+                        self.save_checkpoint()
+        except KeyboardInterrupt:
+            bar.close()
+            if self.step > 0 and not self.run.checkpoint_path(self.phase, self.step).exists():
+                self.save_checkpoint()
+            raise
+        bar.close()
+        return self.run.checkpoint_path(self.phase, self.step)
+
+    def check_finite(self, means: dict[str, float]) -> None:
+        bad = {k: v for k, v in means.items() if not math.isfinite(v) or abs(v) > self.config.max_loss}
+        if bad:
+            kept = self.run.checkpoints(self.phase)
+            last = f"the last good checkpoint is {kept[-1]}" if kept else "no checkpoint of this phase was written"
+            detail = ", ".join(f"{k}={v:.4g}" for k, v in bad.items())
+            raise TrainingDiverged(f"training diverged at {self.phase} step {self.step} ({detail}); {last}. "
+                                   "Try a lower --lr-d/--lr-g or --precision fp32")
+
+    # --- outputs -----------------------------------------------------------------------------
+
+    def sampling_generator(self) -> Generator:
+        return self.nets.ema if self.nets.ema is not None else self.nets.generator
+
+    @torch.no_grad()
+    def save_samples(self) -> Path:
+        """Fixed noise x every genre: rows are noise vectors, columns are genres."""
+        G = self.sampling_generator()
+        was_training = G.training
+        G.eval()
+        rows, genres = self.config.sample_rows, max(1, self.model_config.num_genres)
+        noise = self.fixed_noise.repeat_interleave(genres, dim=0)
+        labels = (torch.arange(genres, device=self.device).repeat(rows) if self.conditional else None)
+        images = G(noise, labels).float()
+        G.train(was_training)
+        path = self.run.sample_path(self.phase, self.step)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(".tmp-" + path.name)
+        save_image(images, tmp, nrow=genres if self.conditional else int(math.sqrt(rows)) or 1,
+                   normalize=True, value_range=(-1, 1), padding=1, format="png")
+        tmp.replace(path)
+        return path
+
+    @torch.no_grad()
+    def calibrate_ema_batchnorm(self) -> None:
+        """Re-estimate the EMA generator's batch-norm statistics with its own weights.
+
+        The running statistics copied from the live generator belong to slightly different
+        weights; a few forward passes with a cumulative average make them match the EMA weights.
+        """
+        ema = self.nets.ema
+        if ema is None:
+            return
+        rng = torch.Generator(self.device).manual_seed(self.config.seed * 1_000_003 + self.step)
+        norms = [m for m in ema.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None
+        ema.train()
+        for _ in range(BATCHNORM_CALIBRATION_BATCHES):
+            n = self.config.batch_size
+            noise = torch.randn(n, self.model_config.latent_dim, generator=rng, device=self.device)
+            labels = (torch.randint(self.model_config.num_genres, (n,), generator=rng, device=self.device)
+                      if self.conditional else None)
+            ema(noise, labels)
+        for m in norms:
+            m.momentum = 0.1
+        ema.eval()
+
+    def save_checkpoint(self) -> Path:
+        nets = self.nets
+        self.calibrate_ema_batchnorm()
+        tensors_g, plain_g = optimizer_to_files(nets.opt_g, "opt_g")
+        tensors_d, plain_d = optimizer_to_files(nets.opt_d, "opt_d")
+        state_tensors = {**tensors_g, **tensors_d,
+                         **{f"generator.{k}": v for k, v in nets.generator.state_dict().items()},
+                         "rng.data": self.data_rng.get_state(), "rng.noise": self.noise_rng.get_state()}
+        state_plain = {"phase": self.phase, "step": self.step, "opt_g": plain_g, "opt_d": plain_d}
+        path = self.run.checkpoint_path(self.phase, self.step)
+        write_folder_atomically(path, {
+            "config.json": checkpoint_config(self.model_config, self.config, self.data.description, self.phase,
+                                             self.step, ema=nets.ema is not None),
+            GENERATOR_FILE: self.sampling_generator().state_dict(),
+            DISCRIMINATOR_FILE: nets.discriminator.state_dict(),
+            STATE_TENSORS_FILE: state_tensors,
+            STATE_JSON_FILE: state_plain,
+        })
+        self.run.prune_checkpoints(self.phase, self.config.keep_checkpoints, self.config.steps)
+        return path
+
+    def resume_from(self, checkpoint: Path) -> None:
+        """Restore weights, optimiser moments, RNG streams and the step from a checkpoint."""
+        nets = self.nets
+        state = load_tensors(checkpoint / STATE_TENSORS_FILE, "training state")
+        plain = read_json(checkpoint / STATE_JSON_FILE, "training state")
+        if plain.get("phase") != self.phase:
+            raise GanError(f"{checkpoint}: is a {plain.get('phase')} checkpoint, not {self.phase}")
+        nets.generator.load_state_dict({k[len("generator."):]: v for k, v in state.items()
+                                        if k.startswith("generator.")})
+        load_weights(nets.discriminator, checkpoint / DISCRIMINATOR_FILE, "discriminator weights")
+        if nets.ema is not None:
+            load_weights(nets.ema, checkpoint / GENERATOR_FILE, "generator weights")
+        optimizer_from_files(nets.opt_g, "opt_g", state, plain["opt_g"])
+        optimizer_from_files(nets.opt_d, "opt_d", state, plain["opt_d"])
+        self.data_rng.set_state(state["rng.data"])
+        self.noise_rng.set_state(state["rng.noise"].to(self.noise_rng.get_state().device))
+        self.step = int(plain["step"])
+        self.run.truncate_metrics(self.phase, self.step)
+

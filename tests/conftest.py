@@ -1,0 +1,38 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gan.config import ModelConfig, TrainConfig  # noqa: E402
+from gan.data.demo import write_demo_dataset  # noqa: E402
+
+# Two cores: keep PyTorch from oversubscribing them when pytest runs beside other work.
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+TINY_GENRES = ("rock", "pop", "classical")
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """A small demo dataset: 3 genres x 12 labelled covers and 24 unlabelled, 32 px."""
+    out = tmp_path_factory.mktemp("demo")
+    write_demo_dataset(out, per_genre=12, unlabelled=24, size=32, seed=0, genres=TINY_GENRES, workers=1)
+    return out
+
+
+def tiny_model(**overrides) -> ModelConfig:
+    values = dict(resolution=32, latent_dim=16, width=8, genre_embedding_dim=8)
+    values.update(overrides)
+    return ModelConfig(**values)
+
+
+def tiny_train(**overrides) -> TrainConfig:
+    values = dict(steps=6, batch_size=8, device="cpu", precision="fp32", log_every=2, sample_every=3,
+                  checkpoint_every=3, sample_rows=2, ema_decay=0.9)
+    values.update(overrides)
+    return TrainConfig(**values)

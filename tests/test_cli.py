@@ -1,0 +1,118 @@
+"""The command line as a user runs it: subprocesses, exit codes, one-line errors, kill -9 and resume."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+from gan.cli import main
+
+TINY = ["--resolution", "32", "--width", "8", "--latent-dim", "16", "--genre-embedding-dim", "8",
+        "--batch-size", "8", "--device", "cpu", "--precision", "fp32", "--log-every", "2", "--no-progress"]
+
+
+def gan(*args, check=True, **kwargs) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "gan", *map(str, args)], capture_output=True, text=True,
+                            env=env, cwd=kwargs.pop("cwd", ROOT), **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def test_demo_data_train_generate(tmp_path):
+    data = tmp_path / "demo"
+    out = gan("demo-data", "--out", data, "--per-genre", 6, "--unlabelled", 10, "--size", 32, "--genres", "rock,jazz")
+    assert "wrote 12 labelled covers (2 genres)" in out.stdout
+    run = tmp_path / "runs" / "tiny"
+    gan("train", "--pretrain-data", data / "unlabelled", "--pretrain-steps", 2, "--data", data / "labelled",
+        "--steps", 4, "--out", run, *TINY)
+    assert (run / "checkpoints" / "finetune-0000004" / "generator.safetensors").is_file()
+
+    gan("generate", "--checkpoint", run, "--n", 3, "--seed", 1, "--out", tmp_path / "a")
+    gan("generate", "--checkpoint", run, "--n", 3, "--seed", 1, "--out", tmp_path / "b", "--genre", "jazz")
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.png"))
+    assert [str(f) for f in files] == [f"{g}/{i:05d}.png" for g in ("jazz", "rock") for i in range(3)]
+    for i in range(3):
+        a = np.asarray(Image.open(tmp_path / "a" / "jazz" / f"{i:05d}.png"))
+        b = np.asarray(Image.open(tmp_path / "b" / "jazz" / f"{i:05d}.png"))
+        assert a.shape == (32, 32, 3) and np.array_equal(a, b)
+
+    exported = tmp_path / "exported"
+    out = gan("export", "--checkpoint", run, "--out", exported, "--fp16")
+    assert "fp16 weights" in out.stdout
+    gan("generate", "--checkpoint", exported, "--n", 3, "--seed", 1, "--out", tmp_path / "c", "--genre", "jazz")
+    a = np.asarray(Image.open(tmp_path / "a" / "jazz" / "00000.png")).astype(int)
+    c = np.asarray(Image.open(tmp_path / "c" / "jazz" / "00000.png")).astype(int)
+    assert np.abs(a - c).max() <= 8  # fp16 weights: the same image within rounding
+
+
+def test_user_mistakes_are_one_line_errors_with_exit_code_2(tmp_path, capsys):
+    result = gan("train", "--data", tmp_path / "missing", "--out", tmp_path / "r", check=False)
+    assert result.returncode == 2 and result.stderr.strip() == f"error: {tmp_path / 'missing'}: data folder not found"
+    cases = [  # the same path in-process, for speed
+        (["train", "--out", tmp_path / "r2"], "nothing to train"),
+        (["train", "--data", tmp_path, "--out", tmp_path / "r3", "--resolution", "48"], "--resolution must be one of"),
+        (["train", "--pretrain-steps", "5", "--out", tmp_path / "r4"], "--pretrain-steps needs --pretrain-data"),
+        (["train", "--out", tmp_path / "r5", "--resume"], "no run to resume"),
+        (["generate", "--checkpoint", tmp_path / "nope", "--out", tmp_path / "g"], "nope: checkpoint not found"),
+        (["demo-data", "--out", tmp_path / "d", "--genres", "polka"], "unknown demo genre(s) ['polka']"),
+        (["train", "--data", tmp_path, "--out", tmp_path / "r6", "--device", "cuda:7"], "--device cuda:7"),
+    ]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(a) for a in args])
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2, args
+        assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], (args, lines)
+
+
+def test_kill_9_then_resume_reaches_the_end(tmp_path, demo_dir):
+    run = tmp_path / "run"
+    args = ["train", "--data", demo_dir / "labelled", "--steps", 400, "--checkpoint-every", 5,
+            "--sample-every", 1000, "--out", run, *TINY]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "gan", *map(str, args)], env=env, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not list((run / "checkpoints").glob("finetune-*")) and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # kill it somewhere in the middle of training or of writing a checkpoint
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    done = sorted(p.name for p in (run / "checkpoints").glob("finetune-*"))
+    assert done and "finetune-0000400" not in done
+
+    result = gan("train", "--out", run, "--resume", "--no-progress")
+    assert "final checkpoint" in result.stdout
+    assert (run / "checkpoints" / "finetune-0000400").is_dir()
+    assert "--resume" in (run / "command.txt").read_text()
+    steps = [int(line.split('"step": ')[1].split(",")[0]) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 400  # no step logged twice
+
+
+def test_sigterm_checkpoints_before_stopping(tmp_path, demo_dir):
+    run = tmp_path / "run"
+    args = ["train", "--data", demo_dir / "labelled", "--steps", 100000, "--checkpoint-every", 100000,
+            "--out", run, *TINY]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "gan", *map(str, args)], env=env, cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "--resume" in stderr.strip().splitlines()[-1]
+    assert len(list((run / "checkpoints").glob("finetune-*"))) == 1

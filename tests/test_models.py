@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from conftest import tiny_model
+from gan.models import Discriminator, Generator, carry_over_weights
+
+
+@pytest.mark.parametrize("resolution", [32, 64, 128])
+def test_shapes_for_each_resolution(resolution):
+    config = tiny_model(resolution=resolution, genres=["a", "b", "c"])
+    G, D = Generator(config), Discriminator(config)
+    images = G(torch.randn(2, config.latent_dim), torch.tensor([0, 2]))
+    assert images.shape == (2, 3, resolution, resolution)
+    assert images.min() >= -1 and images.max() <= 1
+    realness, logits = D(images)
+    assert realness.shape == (2,)
+    assert logits.shape == (2, 3)
+
+
+def test_unconditional_model_has_no_genre_parts():
+    config = tiny_model()
+    G, D = Generator(config), Discriminator(config)
+    assert G.genre_embedding is None and D.genre_head is None
+    realness, logits = D(G(torch.randn(3, config.latent_dim)))
+    assert realness.shape == (3,) and logits is None
+
+
+def test_genre_changes_the_image_for_the_same_noise():
+    config = tiny_model(genres=["a", "b"])
+    G = Generator(config).eval()
+    noise = torch.randn(1, config.latent_dim)
+    assert not torch.equal(G(noise, torch.tensor([0])), G(noise, torch.tensor([1])))
+
+
+def test_carry_over_keeps_matching_layers_and_reports_fresh_ones():
+    pre = Generator(tiny_model())
+    fine = Generator(tiny_model(genres=["a", "b"]))
+    fresh = carry_over_weights(fine, pre.state_dict())
+    assert "genre_embedding.weight" in fresh
+    assert any(name.startswith("seed.0.weight[") for name in fresh)
+    latent = pre.config.latent_dim
+    assert torch.equal(fine.seed[0].weight[:latent], pre.seed[0].weight)
+    assert torch.equal(fine.to_rgb[0].weight, pre.to_rgb[0].weight)
+    D_pre, D_fine = Discriminator(tiny_model()), Discriminator(tiny_model(genres=["a", "b"]))
+    fresh_d = carry_over_weights(D_fine, D_pre.state_dict())
+    assert fresh_d == ["genre_head.weight", "genre_head.bias"]

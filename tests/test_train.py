@@ -1,0 +1,139 @@
+import dataclasses
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import TINY_GENRES, tiny_model, tiny_train
+from gan.checkpoint import read_checkpoint_config
+from gan.data.folders import load_labelled_folder
+from gan.errors import GanError
+from gan.train import PhasePlan, RunFolder, TrainingDiverged, TrainingPlan, run_training
+from gan.train.loop import PhaseTrainer
+
+
+def _trainer(tmp_path, demo_dir, **train_overrides):
+    data = load_labelled_folder(demo_dir / "labelled", 32)
+    model = tiny_model(genres=data.genres)
+    return PhaseTrainer(RunFolder(tmp_path / "run"), model, tiny_train(**train_overrides), data, progress=False)
+
+
+def test_one_step_changes_weights_and_losses_are_finite(tmp_path, demo_dir):
+    trainer = _trainer(tmp_path, demo_dir)
+    before_g = {k: v.clone() for k, v in trainer.nets.generator.state_dict().items()}
+    before_d = {k: v.clone() for k, v in trainer.nets.discriminator.state_dict().items()}
+    stats = trainer.train_step(*trainer.next_batch())
+    assert all(torch.isfinite(v) for v in stats.values())
+    assert set(stats) >= {"d_loss", "g_loss", "d_genre", "g_genre", "genre_acc", "d_real_acc"}
+    after_g, after_d = trainer.nets.generator.state_dict(), trainer.nets.discriminator.state_dict()
+    assert not torch.equal(before_g["to_rgb.0.weight"], after_g["to_rgb.0.weight"])
+    assert not torch.equal(before_g["genre_embedding.weight"], after_g["genre_embedding.weight"])
+    assert not torch.equal(before_d["genre_head.weight"], after_d["genre_head.weight"])
+
+
+def _plan(demo_dir, pretrain_steps=0, steps=6, **train_overrides):
+    pretrain = (PhasePlan(tiny_train(phase="pretrain", steps=pretrain_steps, **train_overrides),
+                          str(demo_dir / "unlabelled")) if pretrain_steps else None)
+    finetune = PhasePlan(tiny_train(steps=steps, **train_overrides), str(demo_dir / "labelled")) if steps else None
+    return TrainingPlan(model=tiny_model(), pretrain=pretrain, finetune=finetune)
+
+
+def test_run_folder_tells_the_whole_story(tmp_path, demo_dir):
+    final = run_training(tmp_path / "run", _plan(demo_dir, pretrain_steps=3, steps=6), progress=False)
+    run = RunFolder(tmp_path / "run")
+    assert final == run.checkpoint_path("finetune", 6)
+    rows = run.read_metrics()
+    assert [(r["phase"], r["step"]) for r in rows] == [("pretrain", 2), ("pretrain", 3), ("finetune", 2),
+                                                      ("finetune", 4), ("finetune", 6)]
+    assert all(r["img_per_s"] > 0 for r in rows)
+    assert (run.path / "command.txt").read_text().strip()
+    assert json.loads(run.config_path.read_text())["finetune"]["train"]["steps"] == 6
+    assert run.sample_path("finetune", 6).is_file() and run.sample_path("pretrain", 3).is_file()
+    config = read_checkpoint_config(final)
+    assert config["model"].genres == list(sorted(TINY_GENRES)) and config["step"] == 6
+    assert config["data"].num_images == 36 and config["train"].lr_g == 2e-4 and config["ema"]
+
+
+def test_pretraining_weights_carry_into_finetuning(tmp_path, demo_dir):
+    run_training(tmp_path / "pre", _plan(demo_dir, pretrain_steps=3, steps=0), progress=False)
+    pre_state = load_file(str(tmp_path / "pre/checkpoints/pretrain-0000003/training_state.safetensors"))
+    plan = _plan(demo_dir, steps=1, lr_g=1e-12, lr_d=1e-12)  # a tiny lr: weights barely move in one step
+    plan.init_from = str(tmp_path / "pre")
+    final = run_training(tmp_path / "fine", plan, progress=False)
+    fine_state = load_file(str(final / "training_state.safetensors"))
+    pre_w, fine_w = pre_state["generator.to_rgb.0.weight"], fine_state["generator.to_rgb.0.weight"]
+    assert torch.allclose(pre_w, fine_w, atol=1e-6)
+    # ...and the same run without --init-from starts elsewhere.
+    final_fresh = run_training(tmp_path / "fresh", _plan(demo_dir, steps=1, lr_g=1e-12, lr_d=1e-12,
+                                                         seed=5), progress=False)
+    fresh_w = load_file(str(final_fresh / "training_state.safetensors"))["generator.to_rgb.0.weight"]
+    assert not torch.allclose(pre_w, fresh_w, atol=1e-3)
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path, demo_dir):
+    straight = run_training(tmp_path / "straight", _plan(demo_dir, steps=6, checkpoint_every=2), progress=False)
+
+    plan = _plan(demo_dir, steps=6, checkpoint_every=2)
+    plan.finetune.train.steps = 4  # an interrupted run: stopped after its step-4 checkpoint
+    run_training(tmp_path / "resumed", plan, progress=False)
+    config_path = tmp_path / "resumed" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["finetune"]["train"]["steps"] = 6
+    config_path.write_text(json.dumps(config))
+    with open(tmp_path / "resumed" / "metrics.jsonl", "a") as f:  # a row written after the last checkpoint
+        f.write(json.dumps({"phase": "finetune", "step": 5, "d_loss": 0}) + "\n{\"cut")
+    resumed = run_training(tmp_path / "resumed", resume=True, progress=False)
+
+    assert resumed.name == straight.name == "finetune-0000006"
+    for name in ("generator.safetensors", "discriminator.safetensors", "training_state.safetensors"):
+        a, b = load_file(str(straight / name)), load_file(str(resumed / name))
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (name, key)
+    steps = [r["step"] for r in RunFolder(tmp_path / "resumed").read_metrics()]
+    assert steps == [2, 4, 6]
+
+
+def test_existing_run_is_never_overwritten(tmp_path, demo_dir):
+    run_training(tmp_path / "run", _plan(demo_dir, steps=3), progress=False)
+    with pytest.raises(GanError, match="already exists.*--resume"):
+        run_training(tmp_path / "run", _plan(demo_dir, steps=3), progress=False)
+    with pytest.raises(GanError, match="no run to resume"):
+        run_training(tmp_path / "nothing", resume=True, progress=False)
+
+
+def test_divergence_stops_with_a_clear_message_and_keeps_the_last_good_checkpoint(tmp_path, demo_dir):
+    trainer = _trainer(tmp_path, demo_dir, steps=9, checkpoint_every=3, log_every=3, sample_every=100)
+    original = trainer.train_step
+
+    def poisoned(real, labels):
+        stats = original(real, labels)
+        if trainer.step >= 4:
+            stats["d_loss"] = stats["d_loss"] * float("nan")
+        return stats
+
+    trainer.train_step = poisoned
+    with pytest.raises(TrainingDiverged, match=r"diverged at finetune step 6 \(d_loss=nan\).*finetune-0000003"):
+        trainer.fit()
+    assert [c.name for c in trainer.run.checkpoints()] == ["finetune-0000003"]
+
+
+def test_sample_grid_is_noise_rows_by_genre_columns(tmp_path, demo_dir):
+    trainer = _trainer(tmp_path, demo_dir, sample_rows=2)
+    from PIL import Image
+
+    image = Image.open(trainer.save_samples())
+    # 3 genres x 2 rows of 32 px tiles with 1 px padding
+    assert image.size == (3 * 33 + 1, 2 * 33 + 1)
+
+
+def test_bad_training_flags_are_one_line_errors(tmp_path, demo_dir):
+    with pytest.raises(GanError, match="--batch-size must be at least 1"):
+        tiny_train(batch_size=0).validate()
+    with pytest.raises(GanError, match="--resolution must be one of"):
+        dataclasses.replace(tiny_model(), resolution=48).validate()
+    plan = _plan(demo_dir, steps=3)
+    plan.finetune.data = str(demo_dir / "unlabelled")
+    with pytest.raises(GanError, match="no genre sub-folders"):
+        run_training(tmp_path / "x", plan, progress=False)
