@@ -1,4 +1,4 @@
-"""`python -m gan SUBCOMMAND`: demo-data, train, generate, export.
+"""`python -m gan SUBCOMMAND`: demo-data, train, sweep, generate, evaluate, export.
 
 A user mistake prints one line (`error: ...`) and exits with status 2.
 """
@@ -87,6 +87,37 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=0, help="noise seed (default %(default)s)")
     generate.add_argument("--out", required=True, help="output folder: OUT/<genre>/<index>.png")
     generate.add_argument("--device", default="cpu", help="cpu or cuda (default %(default)s)")
+
+    sweep = sub.add_parser("sweep", help="one training run per value of a parameter, the rest fixed")
+    _add_train_flags(sweep)
+    sweep.add_argument("--param", required=True, help="parameter to vary, e.g. latent_dim, lr_g or pretrain")
+    sweep.add_argument("--values", required=True, help="comma-separated values, e.g. 32,64,128 or on,off")
+
+    evaluate = sub.add_parser("evaluate", help="diversity, colour statistics, memorisation, run comparison")
+    kinds = evaluate.add_subparsers(dest="evaluation", required=True)
+    for name, help_text in (("diversity", "within-genre MS-SSIM, generated against real"),
+                            ("colour", "per-genre colour statistics"),
+                            ("nearest", "nearest training covers of generated ones (memorisation)"),
+                            ("report", "all of the above in one HTML page")):
+        kind = kinds.add_parser(name, help=help_text)
+        kind.add_argument("--checkpoint", help="checkpoint or run folder (default: checkpoints/demo)")
+        kind.add_argument("--real" if name != "nearest" else "--data", required=name == "nearest",
+                          help="labelled folder or CSV of real covers" + (" (the training data)" if name == "nearest"
+                                                                          else " (optional baseline)"))
+        kind.add_argument("--n", type=int, default=1000 if name == "diversity" else 200,
+                          help="generated covers per genre (default %(default)s)")
+        if name in ("diversity", "report"):
+            kind.add_argument("--pairs", default="1000" if name == "diversity" else "500",
+                              help="random distinct pairs per genre, or 'all' (default %(default)s)")
+        kind.add_argument("--max-real", type=int, default=1000, help="real covers per genre at most "
+                                                                     "(a random subset; default %(default)s)")
+        if name != "report":
+            kind.add_argument("--genres", help="comma-separated genres (default: all)")
+        kind.add_argument("--seed", type=int, default=0, help="noise and pair seed (default %(default)s)")
+        kind.add_argument("--out", required=True, help="output folder")
+    compare = kinds.add_parser("compare", help="compare run folders side by side")
+    compare.add_argument("runs", nargs="+", help="run folders")
+    compare.add_argument("--out", required=True, help="output folder")
 
     export = sub.add_parser("export", help="copy a checkpoint's generator alone (e.g. to ship it)")
     export.add_argument("--checkpoint", required=True, help="checkpoint or run folder")
@@ -186,7 +217,65 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(f"exported {source} to {args.out} ({size:.1f} MiB, {'fp16' if args.fp16 else 'fp32'} weights)")
 
 
-COMMANDS = {"demo-data": cmd_demo_data, "train": cmd_train, "generate": cmd_generate, "export": cmd_export}
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from gan.train.sweep import run_sweep
+
+    finals = run_sweep(args.out, plan_from_args(args), args.param, args.values.split(","), progress=args.progress)
+    print("done: " + ", ".join(str(f) for f in finals))
+    print(f"compare them: python -m gan evaluate compare {' '.join(str(f.parent.parent) for f in finals)} "
+          f"--out {args.out}/comparison")
+
+
+def _pairs(value: str) -> int | str:
+    if value == "all":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise GanError(f"--pairs must be a positive number or 'all', got {value!r}")
+    return int(value)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from gan.eval import compare, colour, diversity, nearest, report
+    from gan.sampling import DEFAULT_CHECKPOINT, load_generator
+
+    out = Path(args.out)
+    if args.evaluation == "compare":
+        path = compare.write_comparison([compare.load_run(r) for r in args.runs], out)
+        print(f"wrote {path}")
+        return
+    if args.checkpoint is None and not DEFAULT_CHECKPOINT.exists():
+        raise GanError(f"no --checkpoint given and the bundled {DEFAULT_CHECKPOINT} is missing")
+    if args.n < 2:
+        raise GanError(f"--n must be at least 2, got {args.n}")
+    generator = load_generator(args.checkpoint)
+    genres = [g.strip() for g in args.genres.split(",")] if getattr(args, "genres", None) else None
+    real_dir = getattr(args, "real", None) or getattr(args, "data", None)
+    real = diversity.real_images_by_genre(real_dir, generator.resolution, args.max_real, args.seed) if real_dir else None
+    if real and genres:
+        real = {g: v for g, v in real.items() if g in genres}
+    if args.evaluation == "diversity":
+        result = diversity.evaluate_diversity(generator, args.n, _pairs(args.pairs), args.seed, real, genres)
+        paths = diversity.write_diversity(result, out)
+        for s in result.summaries():
+            print(f"{s['genre']:14s} {s['source']:9s} mean {s['mean']:.3f}  median {s['median']:.3f}  "
+                  f"outliers {len(s['outliers'])}")
+    elif args.evaluation == "colour":
+        groups = colour.evaluate_colour(generator, args.n, args.seed, real, genres)
+        paths = colour.write_colour(groups, out, {"n": args.n, "seed": args.seed})
+    elif args.evaluation == "nearest":
+        groups = nearest.evaluate_nearest(generator, real, args.n, args.seed)
+        paths = nearest.write_nearest(groups, out, {"n": args.n, "seed": args.seed})
+        for g in groups:
+            s = g.summary()
+            print(f"{s['genre']:14s} {s['share_closer_than_training']:.1%} closer than training covers are to "
+                  f"each other (expected about {s['threshold_percentile']:.0f}% without copying)")
+    else:
+        paths = {"html": report.write_report(generator, out, real, args.n, _pairs(args.pairs), args.seed)}
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+COMMANDS = {"demo-data": cmd_demo_data, "train": cmd_train, "generate": cmd_generate, "export": cmd_export, "sweep": cmd_sweep,
+            "evaluate": cmd_evaluate}
 
 
 def _stop_on_sigterm(signum, frame):  # noqa: ARG001

@@ -123,3 +123,25 @@ def save_images(images: np.ndarray, folder: Path, start: int = 0) -> list[Path]:
         Image.fromarray(pixels).save(path)
         paths.append(path)
     return paths
+
+
+def genre_grid(generator: CoverGenerator, rows: int = 4, seed: int = 0, genres: Sequence[str] | None = None,
+               padding: int = 2) -> np.ndarray:
+    """A fixed-noise grid as one uint8 image: rows are noise vectors (seeded), columns are genres.
+
+    The same noise in every column shows what the genre alone changes.
+    """
+    from torchvision.utils import make_grid
+
+    genres = list(genres) if genres is not None else generator.genres
+    noise = generator.sample_noise(rows, seed)
+    if not generator.genres:
+        images = generator.generate_tensor(noise)
+        columns = 1
+    else:
+        if not genres:
+            raise GanError("choose at least one genre")
+        images = generator.generate_tensor(noise.repeat_interleave(len(genres), 0), list(genres) * rows)
+        columns = len(genres)
+    grid = make_grid(images, nrow=columns, padding=padding, pad_value=1.0)
+    return (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()

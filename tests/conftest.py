@@ -36,3 +36,14 @@ def tiny_train(**overrides) -> TrainConfig:
                   checkpoint_every=3, sample_rows=2, ema_decay=0.9)
     values.update(overrides)
     return TrainConfig(**values)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, demo_dir) -> Path:
+    """A finished 3-step fine-tuning run of a tiny model on `demo_dir` (32 px, 3 genres)."""
+    from gan.train import PhasePlan, TrainingPlan, run_training
+
+    run = tmp_path_factory.mktemp("tiny") / "run"
+    plan = TrainingPlan(model=tiny_model(), finetune=PhasePlan(tiny_train(steps=3), str(demo_dir / "labelled")))
+    run_training(run, plan, progress=False)
+    return run

@@ -5,18 +5,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from conftest import tiny_model, tiny_train
 from gan import load_generator
 from gan.checkpoint import GENERATOR_FILE, write_folder_atomically
 from gan.errors import GanError
-from gan.train import PhasePlan, TrainingPlan, run_training
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, demo_dir):
-    run = tmp_path_factory.mktemp("ckpt") / "run"
-    plan = TrainingPlan(model=tiny_model(), finetune=PhasePlan(tiny_train(steps=3), str(demo_dir / "labelled")))
-    return run_training(run, plan, progress=False)
+@pytest.fixture
+def trained(tiny_run):
+    return tiny_run / "checkpoints" / "finetune-0000003"
 
 
 def test_save_load_round_trip_is_bit_exact(trained):

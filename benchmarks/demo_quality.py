@@ -1,0 +1,118 @@
+"""Quality of a checkpoint trained on the demo covers: genre fidelity and within-genre diversity.
+
+* Genre fidelity: a classifier trained on real demo covers that training never saw (seed 1;
+  training uses seed 0) labels generated covers; target: at least 85% of each genre's
+  generated covers assigned to the genre they were asked for. Its accuracy on further real
+  covers (seed 2) is printed beside it, as the ceiling.
+* Diversity: mean MS-SSIM of random distinct pairs within a genre, generated against real
+  (seed 2); target: generated no higher than real + 0.05 (higher means more alike: mode collapse).
+  MS-SSIM at 64 px: pytorch-msssim with a 3x3 Gaussian window (sigma 1.5) and its five default
+  scales, since its default 11x11 window needs images larger than 160 px.
+
+    python benchmarks/demo_quality.py [--checkpoint checkpoints/demo] [--n 200] [--pairs 300] [--json FILE]
+
+Exits with status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pytorch_msssim import ms_ssim
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gan import load_generator  # noqa: E402
+from gan.data.demo import demo_covers  # noqa: E402
+
+MSSSIM_WINDOW = 3
+FIDELITY_TARGET = 0.85
+DIVERSITY_MARGIN = 0.05
+
+
+def features(images: np.ndarray) -> np.ndarray:
+    """What tells the demo genres apart: a thumbnail, colour statistics, a joint colour histogram
+    (4 levels per channel) and a histogram of edge orientations weighted by edge strength."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    thumb = F.adaptive_avg_pool2d(x, 16).flatten(1)
+    luma = (x * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(1)
+    saturation = x.amax(1) - x.amin(1)
+    stats = torch.stack([luma.mean((1, 2)), luma.std((1, 2)), saturation.mean((1, 2)), saturation.std((1, 2))], 1)
+    levels = (x * 3.999).long()
+    colour_hist = F.one_hot((levels[:, 0] * 16 + levels[:, 1] * 4 + levels[:, 2]).flatten(1), 64).float().mean(1)
+    dx = (luma[:, :-1, 1:] - luma[:, :-1, :-1]).flatten(1)
+    dy = (luma[:, 1:, :-1] - luma[:, :-1, :-1]).flatten(1)
+    magnitude = (dx**2 + dy**2).sqrt()
+    bins = ((torch.atan2(dy, dx) + np.pi) / (2 * np.pi) * 7.999).long()
+    orientation = (F.one_hot(bins, 8).float() * magnitude[..., None]).sum(1)
+    orientation = orientation / (orientation.sum(1, keepdim=True) + 1e-6)
+    return torch.cat([thumb, stats, colour_hist, orientation, magnitude.mean(1, keepdim=True)], 1).numpy()
+
+
+def mean_pairwise_msssim(images: np.ndarray, pairs: int, seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    n = len(images)
+    i = rng.integers(0, n, pairs)
+    j = (i + rng.integers(1, n, pairs)) % n  # distinct from i
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float()
+    scores = ms_ssim(x[i], x[j], data_range=255, size_average=False, win_size=MSSSIM_WINDOW)
+    return float(scores.mean())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=None, help="checkpoint or run folder (default: checkpoints/demo)")
+    parser.add_argument("--n", type=int, default=200, help="generated and real covers per genre")
+    parser.add_argument("--pairs", type=int, default=300, help="MS-SSIM pairs per genre and source")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", help="also write the figures to this JSON file")
+    args = parser.parse_args()
+
+    generator = load_generator(args.checkpoint)
+    genres = generator.genres
+    size = generator.resolution
+    train_images, train_labels = demo_covers(genres, per_genre=400, size=size, seed=1)
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.05))
+    classifier.fit(features(train_images), train_labels)
+    real_images, real_labels = demo_covers(genres, per_genre=args.n, size=size, seed=2)
+    real_predicted = classifier.predict(features(real_images))
+
+    noise = generator.sample_noise(args.n, seed=args.seed)
+    rows, failures = [], []
+    print(f"checkpoint {generator.checkpoint}, {args.n} covers per genre, {args.pairs} MS-SSIM pairs")
+    print(f"{'genre':12s} {'fidelity':>9s} {'(real)':>7s} {'MS-SSIM gen':>12s} {'real':>6s}")
+    for index, genre in enumerate(genres):
+        fake = generator.generate(noise, genre)
+        fidelity = float((classifier.predict(features(fake)) == index).mean())
+        real_fidelity = float((real_predicted[real_labels == index] == index).mean())
+        gen_msssim = mean_pairwise_msssim(fake, args.pairs, args.seed)
+        real_msssim = mean_pairwise_msssim(real_images[real_labels == index], args.pairs, args.seed)
+        rows.append({"genre": genre, "fidelity": fidelity, "real_fidelity": real_fidelity,
+                     "msssim_generated": gen_msssim, "msssim_real": real_msssim})
+        print(f"{genre:12s} {fidelity:9.1%} {real_fidelity:7.1%} {gen_msssim:12.3f} {real_msssim:6.3f}")
+        if fidelity < FIDELITY_TARGET:
+            failures.append(f"{genre}: fidelity {fidelity:.1%} < {FIDELITY_TARGET:.0%}")
+        if gen_msssim > real_msssim + DIVERSITY_MARGIN:
+            failures.append(f"{genre}: MS-SSIM {gen_msssim:.3f} > real {real_msssim:.3f} + {DIVERSITY_MARGIN}")
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "genre"}
+    print(f"{'mean':12s} {mean['fidelity']:9.1%} {mean['real_fidelity']:7.1%} {mean['msssim_generated']:12.3f} "
+          f"{mean['msssim_real']:6.3f}")
+    print("all targets met" if not failures else "targets missed: " + "; ".join(failures))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"checkpoint": str(generator.checkpoint), "n": args.n,
+                                               "pairs": args.pairs, "msssim_win_size": MSSSIM_WINDOW,
+                                               "genres": rows, "mean": mean, "failures": failures}, indent=2))
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

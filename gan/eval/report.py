@@ -1,0 +1,71 @@
+"""One self-contained HTML report of a checkpoint: samples, diversity, colour and memorisation."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from gan.eval.colour import evaluate_colour, write_colour
+from gan.eval.diversity import Progress, evaluate_diversity, write_diversity
+from gan.eval.figures import colour_figures, diversity_boxplot, figures_html, png_data_uri
+from gan.eval.nearest import evaluate_nearest, write_nearest
+from gan.sampling import CoverGenerator, genre_grid
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join("<tr>" + "".join(f"<td>{v:.3f}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>"
+                                    for v in (r[c] for c in columns)) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_report(generator: CoverGenerator, out: Path, real: dict[str, np.ndarray] | None = None, n: int = 200,
+                 pairs: int | str = 500, seed: int = 0, progress: Progress | None = None) -> Path:
+    """Run diversity, colour and (with real covers) nearest-neighbour checks; write their files and report.html."""
+    out.mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda fraction, message: None)
+    say(0.0, "diversity")
+    diversity = evaluate_diversity(generator, n=n, pairs=pairs, seed=seed, real=real)
+    write_diversity(diversity, out)
+    say(0.5, "colour statistics")
+    colour = evaluate_colour(generator, n=n, seed=seed, real=real)
+    write_colour(colour, out, {"n": n, "seed": seed})
+    nearest = None
+    if real:
+        say(0.75, "nearest training covers")
+        nearest = evaluate_nearest(generator, real, n=n, seed=seed)
+        write_nearest(nearest, out, {"n": n, "seed": seed})
+    say(0.95, "writing the report")
+
+    info = generator.info
+    data = info.get("data")
+    facts = {"checkpoint": str(generator.checkpoint), "phase": info.get("phase"), "step": info.get("step"),
+             "genres": ", ".join(generator.genres), "resolution": generator.resolution,
+             "latent_dim": generator.latent_dim, "training data": getattr(data, "path", "")}
+    sections = [
+        ("Checkpoint", _table([facts], list(facts))),
+        ("Samples: rows are fixed noise, columns are genres",
+         f"<img class='grid' width=800 src='{png_data_uri(genre_grid(generator, rows=6, seed=seed))}'>"),
+        ("Within-genre MS-SSIM (higher = more alike; settings: "
+         + html.escape(json.dumps(diversity.settings["msssim"])) + ")",
+         _table(diversity.summaries(), ["genre", "source", "images", "pairs", "mean", "median", "q1", "q3",
+                                        "share_above_threshold"])),
+        ("Colour statistics (means)",
+         _table([g.summary() for g in colour], ["genre", "source", "brightness_mean", "contrast_mean",
+                                                "saturation_mean", "colourfulness_mean"])),
+    ]
+    if nearest:
+        sections.append(("Memorisation: nearest training covers",
+                         _table([g.summary() for g in nearest], ["genre", "generated", "training",
+                                                                 "share_closer_than_training",
+                                                                 "median_nearest_distance",
+                                                                 "median_training_nn_distance", "max_msssim"])
+                         + "<p>Details and the closest pairs: nearest.html</p>"))
+    path = out / "report.html"
+    path.write_text(figures_html(f"CoverGAN report: {generator.checkpoint}", [diversity_boxplot(diversity),
+                                                                              *colour_figures(colour)], sections))
+    say(1.0, "done")
+    return path
