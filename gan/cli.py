@@ -42,7 +42,9 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     model = ModelConfig()
     parser.add_argument("--data", help="fine-tuning data: a folder with one sub-folder per genre, or a CSV "
                                        "manifest (path,genre)")
-    parser.add_argument("--steps", type=int, default=defaults.steps, help="fine-tuning steps (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help=f"fine-tuning steps (default {defaults.steps}); with --resume, train a finished "
+                             "or stopped run on to this step")
     parser.add_argument("--pretrain-data", help="unlabelled images for unconditional pre-training")
     parser.add_argument("--pretrain-steps", type=int, default=0, help="pre-training steps (default %(default)s)")
     parser.add_argument("--init-from", help="start fine-tuning from this checkpoint or run folder")
@@ -163,7 +165,8 @@ def plan_from_args(args: argparse.Namespace):
     elif args.pretrain_steps:
         raise GanError("--pretrain-steps needs --pretrain-data DIR (unlabelled covers)")
     if args.data:
-        finetune = PhasePlan(TrainConfig(phase="finetune", steps=args.steps, **shared), args.data)
+        steps = args.steps if args.steps is not None else TrainConfig().steps
+        finetune = PhasePlan(TrainConfig(phase="finetune", steps=steps, **shared), args.data)
         finetune.train.validate()
     if args.init_from and not args.data:
         raise GanError("--init-from seeds fine-tuning: give --data too")
@@ -174,7 +177,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from gan.train import run_training
 
     plan = None if args.resume else plan_from_args(args)
-    final = run_training(args.out, plan, resume=args.resume, progress=args.progress)
+    final = run_training(args.out, plan, resume=args.resume, progress=args.progress,
+                         finetune_steps=args.steps if args.resume else None)
     print(f"done: final checkpoint {final}")
 
 

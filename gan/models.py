@@ -6,6 +6,9 @@ halves it with strided 4x4 convolutions and LeakyReLU. Two changes for stability
 
 * every discriminator layer is spectrally normalised (Miyato et al., 2018), which bounds
   its Lipschitz constant and lets us train with the hinge loss without batch norm in D;
+* the discriminator sees the spread of its batch (the minibatch standard deviation of ProGAN,
+  Karras et al., 2018), so a generator that gives one image per genre whatever the noise is
+  easy to catch: this is what keeps AC-GAN's genres from collapsing;
 * the genre enters the generator as a learned embedding concatenated to the noise, so the
   same noise across genres keeps its layout while the genre changes the style (as in the
   AC-GAN of Odena et al., 2017, and the cover-art work this project follows).
@@ -80,7 +83,7 @@ class Discriminator(nn.Module):
         for c_in, c_out in zip(channels, channels[1:]):
             layers += [spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1)), nn.LeakyReLU(0.2, inplace=True)]
         self.features = nn.Sequential(*layers)
-        feature_size = channels[-1] * 4 * 4
+        feature_size = (channels[-1] + 1) * 4 * 4  # +1: the minibatch standard deviation channel
         self.adversarial_head = spectral_norm(nn.Linear(feature_size, 1))
         # The classifier head is not spectrally normalised: it is trained with cross-entropy,
         # which needs logits free to grow, and it does not feed the adversarial gradient.
@@ -88,10 +91,26 @@ class Discriminator(nn.Module):
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Images -> (realness score (N,), genre logits (N, num_genres) or None)."""
-        features = self.features(images).flatten(1)
+        features = minibatch_stddev(self.features(images)).flatten(1)
         realness = self.adversarial_head(features).squeeze(1)
         genre_logits = self.genre_head(features) if self.genre_head is not None else None
         return realness, genre_logits
+
+
+def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
+    """Append one channel: the feature standard deviation across groups of images, averaged.
+
+    Real covers of a batch differ from each other; a collapsed generator's fakes do not, and
+    this channel lets the discriminator see it.
+    """
+    n, c, h, w = x.shape
+    group = min(group_size, n)
+    while n % group:  # a batch size that is not a multiple of 4 still works
+        group -= 1
+    y = x.float().reshape(group, n // group, c, h, w)
+    y = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n // group,)
+    y = y.repeat(group).reshape(n, 1, 1, 1).expand(n, 1, h, w).to(x.dtype)
+    return torch.cat([x, y], dim=1)
 
 
 def _dcgan_init(module: nn.Module) -> None:

@@ -86,9 +86,13 @@ class CoverGenerator:
             outputs.append(self.model.forward_embedded(noise[start:start + batch_size], chunk))
         return (torch.cat(outputs).float().cpu() + 1) / 2
 
-    def generate(self, noise: torch.Tensor, genres=None, output: Literal["uint8", "pil"] = "uint8"):
-        """Noise (N, latent_dim) and a genre name/index or one per image -> uint8 (N, R, R, 3) or PIL images."""
-        images = self.generate_tensor(noise, genres)
+    def generate(self, noise: torch.Tensor, genres=None, output: Literal["uint8", "pil"] = "uint8",
+                 embedding: torch.Tensor | None = None):
+        """Noise (N, latent_dim) and a genre name/index or one per image -> uint8 (N, R, R, 3) or PIL images.
+
+        `embedding` (N, genre_embedding_dim) replaces the genres, e.g. with a blend of two genres.
+        """
+        images = self.generate_tensor(noise, genres, embedding=embedding)
         pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
         if output == "pil":
             return [Image.fromarray(p) for p in pixels]

@@ -44,3 +44,13 @@ def test_carry_over_keeps_matching_layers_and_reports_fresh_ones():
     D_pre, D_fine = Discriminator(tiny_model()), Discriminator(tiny_model(genres=["a", "b"]))
     fresh_d = carry_over_weights(D_fine, D_pre.state_dict())
     assert fresh_d == ["genre_head.weight", "genre_head.bias"]
+
+
+def test_discriminator_sees_a_collapsed_batch():
+    from gan.models import minibatch_stddev
+
+    varied = torch.randn(8, 5, 4, 4)
+    collapsed = varied[:1].repeat(8, 1, 1, 1)
+    assert minibatch_stddev(varied)[:, -1].mean() > 0.5
+    assert minibatch_stddev(collapsed)[:, -1].abs().max() < 1e-3
+    assert minibatch_stddev(torch.randn(6, 5, 4, 4)).shape == (6, 6, 4, 4)  # 6 is not a multiple of 4

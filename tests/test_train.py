@@ -137,3 +137,12 @@ def test_bad_training_flags_are_one_line_errors(tmp_path, demo_dir):
     plan.finetune.data = str(demo_dir / "unlabelled")
     with pytest.raises(GanError, match="no genre sub-folders"):
         run_training(tmp_path / "x", plan, progress=False)
+
+
+def test_a_finished_run_trains_on_for_longer(tmp_path, demo_dir):
+    run_training(tmp_path / "run", _plan(demo_dir, steps=3), progress=False)
+    final = run_training(tmp_path / "run", resume=True, progress=False, finetune_steps=6)
+    assert final.name == "finetune-0000006"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["finetune"]["train"]["steps"] == 6
+    with pytest.raises(GanError, match="already at fine-tuning step 6"):
+        run_training(tmp_path / "run", resume=True, progress=False, finetune_steps=4)

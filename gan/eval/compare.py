@@ -72,6 +72,17 @@ def curves_figure(runs: list[RunSummary], metric: str, phase: str = "finetune") 
     return fig
 
 
+def losses_figure(run: RunSummary, phase: str = "finetune") -> go.Figure:
+    """One run's discriminator and generator losses over the steps of a phase."""
+    fig = go.Figure()
+    rows = [r for r in run.metrics if r["phase"] == phase]
+    for metric in ("d_loss", "g_loss"):
+        fig.add_trace(go.Scatter(x=[r["step"] for r in rows], y=[r.get(metric) for r in rows], mode="lines",
+                                 name=metric))
+    fig.update_layout(title=f"{run.name}: losses ({phase})", xaxis_title="step", height=300)
+    return fig
+
+
 def common_sample_step(runs: list[RunSummary], phase: str = "finetune") -> int | None:
     """The latest step at which every run saved a sample grid of this phase."""
     common = set.intersection(*({s for p, s in r.samples if p == phase} for r in runs)) if runs else set()

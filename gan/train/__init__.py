@@ -6,7 +6,7 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from gan.checkpoint import read_checkpoint_config, resolve_checkpoint
+from gan.checkpoint import read_checkpoint_config, resolve_checkpoint, write_json
 from gan.config import ModelConfig
 from gan.data.folders import load_dataset
 from gan.errors import GanError
@@ -19,16 +19,19 @@ log = logging.getLogger(__name__)
 
 
 def run_training(run_dir: str | Path, plan: TrainingPlan | None = None, resume: bool = False,
-                 progress: bool | None = None) -> Path:
+                 progress: bool | None = None, finetune_steps: int | None = None) -> Path:
     """Start (with `plan`) or resume (from the run folder) a run; return its final checkpoint.
 
     Pre-training, when planned, runs first and its final checkpoint seeds fine-tuning. Resuming
-    picks up the phase and step of the newest checkpoint, with the same optimiser and RNG state.
+    picks up the phase and step of the newest checkpoint, with the same optimiser and RNG state;
+    `finetune_steps` then moves the end of fine-tuning (to train a finished run for longer).
     """
     run = RunFolder(run_dir)
     if resume:
         plan = run.load_plan()
         run.record_command()
+        if finetune_steps is not None:
+            _extend(run, plan, finetune_steps)
     elif plan is None:
         raise ValueError("a new run needs a plan")
     else:
@@ -66,6 +69,18 @@ def run_training(run_dir: str | Path, plan: TrainingPlan | None = None, resume: 
         last = trainer.fit()
     assert last is not None
     return last
+
+
+def _extend(run: RunFolder, plan: TrainingPlan, steps: int) -> None:
+    if plan.finetune is None:
+        raise GanError(f"{run.path}: this run has no fine-tuning phase to train for longer")
+    done = run.checkpoints("finetune")
+    reached = int(done[-1].name.rsplit("-", 1)[1]) if done else 0
+    if steps < reached:
+        raise GanError(f"--steps {steps}: the run is already at fine-tuning step {reached}")
+    plan.finetune.train.steps = steps
+    plan.finetune.train.validate()
+    write_json(run.config_path, plan.to_json())
 
 
 def _check_compatible(source: ModelConfig, target: ModelConfig, path: Path) -> None:

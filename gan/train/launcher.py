@@ -1,0 +1,155 @@
+"""Start, watch, stop and resume training runs as separate processes (used by the app's Train page).
+
+A run started here is `python -m gan train ...` in its own process session, so it outlives the
+page (and the app) that started it. Its pid is kept in `RUN/process.json` and its output in
+`RUN/train.log`; the run folder stays the single source of truth for progress.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from gan.errors import GanError
+from gan.train.run import RunFolder, TrainingPlan, validate_run_name
+
+PROCESS_FILE = "process.json"
+LOG_FILE = "train.log"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@dataclass
+class RunStatus:
+    name: str
+    path: Path
+    state: str  # "running", "finished", "stopped" or "failed"
+    phase: str | None
+    step: int
+    total_steps: int
+    img_per_s: float | None
+    latest_sample: Path | None
+
+    @property
+    def progress(self) -> float:
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A finished child of this process stays a zombie until reaped: reap it so it reads as gone.
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        return done == 0
+    except ChildProcessError:
+        return True
+
+
+def launch(runs_dir: Path, name: str, train_args: list[str], resume: bool = False) -> subprocess.Popen:
+    """Start `python -m gan train --out runs_dir/name ...` detached from the caller."""
+    validate_run_name(name)
+    run_dir = runs_dir / name
+    if resume and not (run_dir / "config.json").is_file():
+        raise GanError(f"run {name!r} has nothing to resume")
+    if not resume and run_dir.exists():
+        raise GanError(f"run {name!r} already exists: choose another name or resume it")
+    status = run_status(run_dir) if resume else None
+    if status is not None and status.state == "running":
+        raise GanError(f"run {name!r} is already running")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "gan", "train", "--out", str(run_dir), "--no-progress"]
+    command += ["--resume"] if resume else train_args
+    log = open(run_dir / LOG_FILE, "a", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               cwd=PROJECT_ROOT, env=env, start_new_session=True)
+    log.close()
+    (run_dir / PROCESS_FILE).write_text(json.dumps({"pid": process.pid, "started": time.time(), "command": command}))
+    return process
+
+
+def stop(run_dir: Path, timeout: float = 30.0) -> bool:
+    """Ask a running run to stop (SIGTERM: it checkpoints first); True if it was running."""
+    pid = _pid(run_dir)
+    if pid is None or not _alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.time() + timeout
+    while _alive(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    return True
+
+
+def _pid(run_dir: Path) -> int | None:
+    try:
+        return int(json.loads((run_dir / PROCESS_FILE).read_text())["pid"])
+    except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError):
+        return None
+
+
+def run_status(run_dir: Path) -> RunStatus | None:
+    """What a run folder says about its progress; None if it is not a run folder."""
+    run = RunFolder(run_dir)
+    try:
+        plan: TrainingPlan = run.load_plan()
+    except GanError:
+        return None
+    total = sum(p.train.steps for _, p in plan.phases())
+    rows = run.read_metrics()
+    done_before = {"pretrain": 0, "finetune": plan.pretrain.train.steps if plan.pretrain else 0}
+    last = rows[-1] if rows else None
+    step = done_before[last["phase"]] + last["step"] if last else 0
+    samples = sorted(run.samples_dir.glob("*.png"), key=lambda p: (p.name.startswith("finetune"), p.name)) \
+        if run.samples_dir.is_dir() else []
+    finished_phases = [phase for phase, p in plan.phases() if run.checkpoints(phase)
+                       and run.checkpoints(phase)[-1].name.endswith(f"-{p.train.steps:07d}")]
+    pid = _pid(run_dir)
+    if pid is not None and _alive(pid):
+        state = "running"
+    elif len(finished_phases) == len(plan.phases()):
+        state = "finished"
+    elif _log_has_error(run_dir):
+        state = "failed"
+    else:
+        state = "stopped"
+    return RunStatus(run.path.name, run.path, state, last["phase"] if last else None, step, total,
+                     last.get("img_per_s") if last else None, samples[-1] if samples else None)
+
+
+def _log_has_error(run_dir: Path) -> bool:
+    log = run_dir / LOG_FILE
+    if not log.is_file():
+        return False
+    tail = log.read_text(errors="replace").strip().splitlines()[-3:]
+    return any(line.startswith(("error:", "Traceback")) or "Error" in line for line in tail)
+
+
+def list_runs(runs_dir: Path) -> list[RunStatus]:
+    if not runs_dir.is_dir():
+        return []
+    statuses = [run_status(d) for d in sorted(runs_dir.iterdir()) if d.is_dir()]
+    return [s for s in statuses if s is not None]
+
+
+def log_tail(run_dir: Path, lines: int = 20) -> str:
+    log = run_dir / LOG_FILE
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.is_file() else ""
+
+
+def wait(run_dir: Path, timeout: float = 600.0) -> RunStatus | None:
+    """Wait for a launched run's process to end (or the timeout); return its status."""
+    pid = _pid(run_dir)
+    deadline = time.time() + timeout
+    while pid is not None and _alive(pid) and time.time() < deadline:
+        time.sleep(0.1)
+    return run_status(run_dir)
