@@ -6,7 +6,6 @@ A user mistake prints one line (`error: ...`) and exits with status 2.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import signal
 import sys
@@ -204,8 +203,14 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from gan.checkpoint import (CONFIG_FILE, GENERATOR_FILE, load_tensors, read_json, resolve_checkpoint,
-                                write_folder_atomically)
+    from gan.checkpoint import (
+        CONFIG_FILE,
+        GENERATOR_FILE,
+        load_tensors,
+        read_json,
+        resolve_checkpoint,
+        write_folder_atomically,
+    )
     from gan.sampling import load_generator
 
     source = resolve_checkpoint(args.checkpoint)
@@ -239,7 +244,7 @@ def _pairs(value: str) -> int | str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from gan.eval import compare, colour, diversity, nearest, report
+    from gan.eval import colour, compare, diversity, nearest, report
     from gan.sampling import DEFAULT_CHECKPOINT, load_generator
 
     out = Path(args.out)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import json
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path

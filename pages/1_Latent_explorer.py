@@ -1,6 +1,7 @@
 """Latent explorer: move one cover along its main directions of variation, truncate, interpolate."""
 
 import streamlit as st
+
 from gan.latent import edit_noise, genre_interpolation, seed_interpolation
 from gan.studio import cached_directions, cached_generator, choose_checkpoint, png_bytes
 

@@ -5,8 +5,14 @@ import streamlit as st
 
 from gan.eval.diversity import evaluate_diversity, real_images_by_genre
 from gan.eval.figures import diversity_boxplot
-from gan.studio import (cached_generator, choose_checkpoint, png_bytes, real_data_input, resolve_user_path,
-                        result_for_settings)
+from gan.studio import (
+    cached_generator,
+    choose_checkpoint,
+    png_bytes,
+    real_data_input,
+    resolve_user_path,
+    result_for_settings,
+)
 
 st.set_page_config(page_title="Diversity · CoverGAN Studio", layout="wide")
 st.title("Diversity: within-genre MS-SSIM")

@@ -1,9 +1,8 @@
 """Every page of the Streamlit app, driven by AppTest on the bundled checkpoint."""
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from conftest import ROOT, tiny_model, tiny_train
+from streamlit.testing.v1 import AppTest
 
 PAGES = ["pages/1_Latent_explorer.py", "pages/2_Genre_grid.py", "pages/3_Diversity.py", "pages/4_Colour.py",
          "pages/5_Train.py", "pages/6_Runs.py"]

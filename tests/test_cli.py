@@ -5,13 +5,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
 from gan.cli import main
 
 TINY = ["--resolution", "32", "--width", "8", "--latent-dim", "16", "--genre-embedding-dim", "8",

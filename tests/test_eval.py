@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import tiny_model, tiny_train
+
 from gan import load_generator
 from gan.cli import main
 from gan.errors import GanError

@@ -1,7 +1,7 @@
 import pytest
 import torch
-
 from conftest import tiny_model
+
 from gan.models import Discriminator, Generator, carry_over_weights
 
 

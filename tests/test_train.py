@@ -3,9 +3,9 @@ import json
 
 import pytest
 import torch
+from conftest import TINY_GENRES, tiny_model, tiny_train
 from safetensors.torch import load_file
 
-from conftest import TINY_GENRES, tiny_model, tiny_train
 from gan.checkpoint import read_checkpoint_config
 from gan.data.folders import load_labelled_folder
 from gan.errors import GanError

@@ -23,9 +23,9 @@ Same seed, same pixels: each image's random stream is keyed by (seed, genre, ind
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 

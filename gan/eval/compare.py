@@ -90,8 +90,9 @@ def common_sample_step(runs: list[RunSummary], phase: str = "finetune") -> int |
 
 
 def write_comparison(runs: list[RunSummary], out: Path) -> Path:
-    from gan.eval.figures import figures_html, png_data_uri
     from PIL import Image
+
+    from gan.eval.figures import figures_html, png_data_uri
 
     if len(runs) < 2:
         raise GanError("compare needs at least two run folders")

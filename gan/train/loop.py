@@ -23,8 +23,17 @@ from torchvision.utils import save_image
 from tqdm import tqdm
 
 from gan.checkpoint import (
-    DISCRIMINATOR_FILE, GENERATOR_FILE, STATE_JSON_FILE, STATE_TENSORS_FILE, checkpoint_config, load_tensors,
-    load_weights, optimizer_from_files, optimizer_to_files, read_checkpoint_config, read_json,
+    DISCRIMINATOR_FILE,
+    GENERATOR_FILE,
+    STATE_JSON_FILE,
+    STATE_TENSORS_FILE,
+    checkpoint_config,
+    load_tensors,
+    load_weights,
+    optimizer_from_files,
+    optimizer_to_files,
+    read_checkpoint_config,
+    read_json,
     write_folder_atomically,
 )
 from gan.config import ModelConfig, TrainConfig
