@@ -139,13 +139,15 @@ class PairwiseMsssim:
         c2 = (self.settings.K[1] * self.settings.data_range) ** 2
         factors = []
         last = len(self.levels) - 1
+        both = torch.cat([i, j])
         for level, (x, stats) in enumerate(self.levels):
             channels = x.shape[1]
             # index_select is several times faster than x[i] on the CPU; in-place ops save allocations.
-            stats_i, stats_j = stats.index_select(0, i), stats.index_select(0, j)
+            stats_i, stats_j = stats.index_select(0, both).chunk(2)
             mu1, variance1 = stats_i[:, :channels], stats_i[:, channels:]
             mu2, variance2 = stats_j[:, :channels], stats_j[:, channels:]
-            product = x.index_select(0, i).mul_(x.index_select(0, j))
+            x_i, x_j = x.index_select(0, both).chunk(2)
+            product = x_i.mul_(x_j)
             mu1_mu2 = mu1 * mu2
             numerator = _blur(product, self.window).sub_(mu1_mu2).mul_(2).add_(c2)  # 2 * covariance + C2
             cs_map = numerator.div_(variance1.add_(variance2).add_(c2))
