@@ -18,13 +18,13 @@ if generator is not None:
     left, right = st.columns([1, 2])
     with left:
         st.subheader("Loaded checkpoint")
-        st.table({"": describe(generator)})
+        st.markdown("\n".join(f"- **{name}**: {value}" for name, value in describe(generator).items()))
         st.caption(f"`{generator.checkpoint}`")
     with right:
         st.subheader("A first grid")
         seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="home_seed")
         grid = genre_grid(generator, rows=4, seed=int(seed))
-        st.image(png_bytes(grid), width=grid.shape[1] * 2,
+        st.image(png_bytes(grid), width="stretch",
                  caption="Rows: the same noise. Columns: " + (", ".join(generator.genres) or "samples"),
                  output_format="PNG")
 

@@ -18,7 +18,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent.parent
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
-PAGES = ["", "Latent_explorer", "Genre_grid", "Diversity", "Colour", "Train", "Runs"]
+PAGES = {"": "CoverGAN Studio", "Latent_explorer": "Latent explorer", "Genre_grid": "Genre grid",
+         "Diversity": "Diversity", "Colour": "Colour statistics", "Train": "Train", "Runs": "Compare runs"}
+WITH_IMAGES = {"", "Latent_explorer", "Genre_grid"}
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -70,9 +72,9 @@ def browser():
         browser.close()
 
 
-def _settle(page):
-    """Wait until Streamlit has finished running the script."""
-    page.wait_for_selector("[data-testid='stApp']", timeout=60000)
+def _settle(page, title: str):
+    """Wait until the page's title is shown and Streamlit has finished running the script."""
+    expect(page.locator("h1", has_text=title).first).to_be_visible(timeout=60000)
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60000)
     page.wait_for_timeout(300)
 
@@ -81,14 +83,17 @@ def test_every_page_and_a_slider(server, browser):
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    for name in PAGES:
+    for name, title in PAGES.items():
         page.goto(f"{server}/{name}")
-        _settle(page)
+        _settle(page, title)
+        if name in WITH_IMAGES:
+            expect(page.locator("[data-testid='stImage'] img").first).to_be_visible(timeout=60000)
         expect(page.locator("[data-testid='stException']")).to_have_count(0)
+        expect(page.locator("[data-testid='stAlertContentError']")).to_have_count(0)
         page.screenshot(path=ARTIFACTS / f"page-{name or 'Home'}.png", full_page=True)
 
     page.goto(f"{server}/Latent_explorer")
-    _settle(page)
+    _settle(page, "Latent explorer")
     cover = page.locator("[data-testid='stImage'] img").first
     expect(cover).to_be_visible(timeout=60000)
     before = cover.get_attribute("src")
@@ -96,14 +101,14 @@ def test_every_page_and_a_slider(server, browser):
     slider.focus()
     for _ in range(10):
         page.keyboard.press("ArrowRight")
-    _settle(page)
+    _settle(page, "Latent explorer")
     expect(cover).not_to_have_attribute("src", before, timeout=30000)
     assert "pc0=" in page.url  # the view is in the URL, so it can be shared
     page.screenshot(path=ARTIFACTS / "latent-after-slider.png", full_page=True)
 
     shared = browser.new_page()
     shared.goto(page.url)
-    _settle(shared)
+    _settle(shared, "Latent explorer")
     assert shared.locator("[data-testid='stImage'] img").first.get_attribute("src") is not None
     shared.close()
     page.close()
