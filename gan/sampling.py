@@ -93,7 +93,7 @@ class CoverGenerator:
         `embedding` (N, genre_embedding_dim) replaces the genres, e.g. with a blend of two genres.
         """
         images = self.generate_tensor(noise, genres, embedding=embedding)
-        pixels = (images.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        pixels = to_uint8(images)
         if output == "pil":
             return [Image.fromarray(p) for p in pixels]
         return pixels
@@ -103,6 +103,11 @@ class CoverGenerator:
         if self.model.genre_embedding is None:
             raise GanError("an unconditional model has no genre embeddings")
         return self.model.genre_embedding.weight[self.genre_index(genre)].detach().clone()
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Float images in [0, 1], (N, 3, H, W) or (3, H, W), as uint8 (N, H, W, 3) or (H, W, 3)."""
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8).movedim(-3, -1).numpy()
 
 
 def load_generator(path: str | os.PathLike | None = None, device: str = "cpu") -> CoverGenerator:
@@ -148,4 +153,4 @@ def genre_grid(generator: CoverGenerator, rows: int = 4, seed: int = 0, genres: 
         images = generator.generate_tensor(noise.repeat_interleave(len(genres), 0), list(genres) * rows)
         columns = len(genres)
     grid = make_grid(images, nrow=columns, padding=padding, pad_value=1.0)
-    return (grid.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return to_uint8(grid)
