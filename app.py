@@ -3,7 +3,7 @@
 import streamlit as st
 
 from gan.sampling import genre_grid
-from gan.studio import choose_checkpoint, describe, png_bytes
+from gan.studio import choose_checkpoint, png_bytes
 
 st.set_page_config(page_title="CoverGAN Studio", page_icon="🎨", layout="wide")
 st.title("CoverGAN Studio")
@@ -18,8 +18,10 @@ if generator is not None:
     left, right = st.columns([1, 2])
     with left:
         st.subheader("Loaded checkpoint")
-        st.markdown("\n".join(f"- **{name}**: {value}" for name, value in describe(generator).items()))
-        st.caption(f"`{generator.checkpoint}`")
+        facts = generator.describe()
+        checkpoint = facts.pop("checkpoint")
+        st.markdown("\n".join(f"- **{name}**: {value}" for name, value in facts.items()))
+        st.caption(f"`{checkpoint}`")
     with right:
         st.subheader("A first grid")
         seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="home_seed")

@@ -98,6 +98,14 @@ class CoverGenerator:
             return [Image.fromarray(p) for p in pixels]
         return pixels
 
+    def describe(self) -> dict[str, str]:
+        """What a person wants to know about this generator: genres, size and what trained it."""
+        data = self.info.get("data")
+        return {"checkpoint": str(self.checkpoint), "genres": ", ".join(self.genres) or "none (unconditional)",
+                "resolution": f"{self.resolution} px", "latent size": str(self.latent_dim),
+                "training": f"{self.info.get('phase', '?')} step {self.info.get('step', '?')}",
+                "data": f"{data.num_images} images from {data.path}" if data else "?"}
+
     def genre_embedding(self, genre: str | int) -> torch.Tensor:
         """The learned embedding of one genre, for blending genres in latent space."""
         if self.model.genre_embedding is None:

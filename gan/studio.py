@@ -114,15 +114,6 @@ def png_bytes(image: np.ndarray, size: int | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def describe(generator: CoverGenerator) -> dict[str, str]:
-    info = generator.info
-    data = info.get("data")
-    return {"genres": ", ".join(generator.genres) or "none (unconditional)",
-            "resolution": f"{generator.resolution} px", "latent size": str(generator.latent_dim),
-            "training": f"{info.get('phase', '?')} step {info.get('step', '?')}",
-            "data": f"{getattr(data, 'num_images', '?')} images from {getattr(data, 'path', '?')}" if data else "?"}
-
-
 DEMO_REAL_DIR = PROJECT_ROOT / "demo-data" / "labelled"
 
 

@@ -40,11 +40,7 @@ def write_report(generator: CoverGenerator, out: Path, real: dict[str, np.ndarra
         write_nearest(nearest, out, {"n": n, "seed": seed})
     say(0.95, "writing the report")
 
-    info = generator.info
-    data = info.get("data")
-    facts = {"checkpoint": str(generator.checkpoint), "phase": info.get("phase"), "step": info.get("step"),
-             "genres": ", ".join(generator.genres), "resolution": generator.resolution,
-             "latent_dim": generator.latent_dim, "training data": getattr(data, "path", "")}
+    facts = generator.describe()
     sections = [
         ("Checkpoint", _table([facts], list(facts))),
         ("Samples: rows are fixed noise, columns are genres",
