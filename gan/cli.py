@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import time
@@ -39,12 +40,13 @@ TRAIN_HELP = {
 def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
     model = ModelConfig()
-    parser.add_argument("--data", help="fine-tuning data: a folder with one sub-folder per genre, or a CSV "
-                                       "manifest (path,genre)")
+    parser.add_argument("--data", help="fine-tuning data: a folder with one sub-folder per genre, a CSV "
+                                       "manifest (path,genre), archive(s), or a pack (python -m gan data pack)")
     parser.add_argument("--steps", type=int, default=None,
                         help=f"fine-tuning steps (default {defaults.steps}); with --resume, train a finished "
                              "or stopped run on to this step")
-    parser.add_argument("--pretrain-data", help="unlabelled images for unconditional pre-training")
+    parser.add_argument("--pretrain-data", help="unlabelled images for unconditional pre-training: a folder, "
+                                                "archive(s) such as OMACIR's, or a pack")
     parser.add_argument("--pretrain-steps", type=int, default=0, help="pre-training steps (default %(default)s)")
     parser.add_argument("--init-from", help="start fine-tuning from this checkpoint or run folder")
     parser.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
@@ -120,6 +122,20 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("runs", nargs="+", help="run folders")
     compare.add_argument("--out", required=True, help="output folder")
 
+    data = sub.add_parser("data", help="build datasets: pack images for fast training, or collect covers from Spotify")
+    data_kinds = data.add_subparsers(dest="data_command", required=True)
+    pack = data_kinds.add_parser("pack", help="decode, crop and resize images once into a memory-mapped pack")
+    pack.add_argument("source", help="folder, CSV manifest (path,genre), archive (.tar[.gz], .zip) or folder of archives")
+    pack.add_argument("--size", type=int, required=True, help="side in pixels, the model resolution (e.g. 64)")
+    pack.add_argument("--out", required=True, help="the pack to write, e.g. data/omacir-64.pack")
+    pack.add_argument("--labelled", action="store_true",
+                      help="keep genre labels: sub-folders (or an archive's first folder) are genres; "
+                           "a CSV is always labelled")
+    pack.add_argument("--workers", type=int, default=None, help="decoding threads (default: 2 per core, at most 8)")
+    pack.add_argument("--overwrite", action="store_true", help="replace an existing pack")
+    pack.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                      help="progress bar (default: on a terminal)")
+
     export = sub.add_parser("export", help="copy a checkpoint's generator alone (e.g. to ship it)")
     export.add_argument("--checkpoint", required=True, help="checkpoint or run folder")
     export.add_argument("--out", required=True, help="output checkpoint folder")
@@ -178,7 +194,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     plan = None if args.resume else plan_from_args(args)
     final = run_training(args.out, plan, resume=args.resume, progress=args.progress,
                          finetune_steps=args.steps if args.resume else None)
-    print(f"done: final checkpoint {final}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line rather than one per process
+        print(f"done: final checkpoint {final}")
 
 
 def cmd_generate(args: argparse.Namespace) -> None:
@@ -283,7 +300,26 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
-COMMANDS = {"demo-data": cmd_demo_data, "train": cmd_train, "generate": cmd_generate, "export": cmd_export, "sweep": cmd_sweep,
+def cmd_data(args: argparse.Namespace) -> None:
+    if args.data_command == "pack":
+        from gan.data.pack import write_pack
+
+        labelled = args.labelled or str(args.source).lower().endswith(".csv")
+        if args.workers is not None and args.workers < 1:
+            raise GanError(f"--workers must be at least 1, got {args.workers}")
+        progress = sys.stderr.isatty() if args.progress is None else args.progress
+        info = write_pack(args.source, args.out, args.size, labelled, args.overwrite, args.workers, progress)
+        genres = f", {len(info.genres)} genres" if info.genres else ", unlabelled"
+        skipped = f", skipped {info.skipped} unreadable" if info.skipped else ""
+        print(f"packed {info.count} images at {info.resolution} px{genres}{skipped} into {args.out} "
+              f"in {info.seconds:.1f} s ({info.count / max(info.seconds, 1e-9):.0f} images/s)")
+    else:
+        from gan.data.spotify import cmd_spotify
+
+        cmd_spotify(args)
+
+
+COMMANDS = {"demo-data": cmd_demo_data, "data": cmd_data, "train": cmd_train, "generate": cmd_generate, "export": cmd_export, "sweep": cmd_sweep,
             "evaluate": cmd_evaluate}
 
 

@@ -107,9 +107,12 @@ def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
     group = min(group_size, n)
     while n % group:  # a batch size that is not a multiple of 4 still works
         group -= 1
-    y = x.float().reshape(group, n // group, c, h, w)
-    y = (y.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n // group,)
-    y = y.repeat(group).reshape(n, 1, 1, 1).expand(n, 1, h, w).to(x.dtype)
+    # Groups are runs of consecutive images, so a rank's slice of a global batch (a multiple of
+    # the group size) forms the same groups as in one process. Batches are random, so which
+    # images share a group does not matter otherwise.
+    y = x.float().reshape(n // group, group, c, h, w)
+    y = (y.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n // group,)
+    y = y.repeat_interleave(group).reshape(n, 1, 1, 1).expand(n, 1, h, w).to(x.dtype)
     return torch.cat([x, y], dim=1)
 
 

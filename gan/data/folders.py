@@ -1,9 +1,9 @@
-"""Image datasets from folders and CSV manifests, decoded once into memory at model resolution.
+"""Image datasets decoded once into memory at model resolution, or opened from a packed file.
 
-Accepted layouts:
-* labelled folder: one sub-folder per genre, images anywhere below it (nested folders fine);
-* unlabelled folder: images anywhere below it, flat or nested;
-* CSV manifest with a header `path,genre` (paths relative to the CSV's folder, or absolute).
+Accepted inputs (see `gan.data.sources` for the layouts): a labelled folder (one sub-folder per
+genre), an unlabelled folder, a CSV manifest (`path,genre`), archives (.tar[.gz], .zip, or a folder
+of them, as large sets like OMACIR ship), and packs written by `python -m gan data pack`, which are
+memory-mapped rather than decoded, so they may be far larger than RAM.
 
 Every image is centre-cropped to a square and resized to the model resolution. Files that
 cannot be decoded (corrupt, truncated, not an image) are skipped and reported, never fatal.
@@ -11,27 +11,33 @@ cannot be decoded (corrupt, truncated, not an image) are skipped and reported, n
 
 from __future__ import annotations
 
-import csv
+import io
 import logging
 import os
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gan.config import DataConfig
+from gan.data.sources import ImageSource, SourceImage, open_source
 from gan.errors import GanError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 log = logging.getLogger(__name__)
+DECODE_CHUNK = 256
+UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError,
+              Image.DecompressionBombWarning)
 
 
 @dataclass
 class ImageSet:
-    """Decoded images (N, 3, R, R) uint8, genre indices (N,) or None, and where they came from."""
+    """Images (N, 3, R, R) uint8 (in memory, or memory-mapped from a pack), genre indices (N,)
+    or None, and where they came from."""
 
     images: np.ndarray
     labels: np.ndarray | None
@@ -43,16 +49,11 @@ class ImageSet:
         return len(self.images)
 
 
-def find_images(root: Path) -> list[Path]:
-    """Image files below `root`, sorted so that every machine sees the same order."""
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-
-
-def load_image(path: Path | str, resolution: int) -> np.ndarray:
+def load_image(file: Path | str | io.BytesIO, resolution: int) -> np.ndarray:
     """Decode, centre-crop and resize one image to (3, R, R) uint8. Raises OSError if unreadable."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        with Image.open(path) as image:
+        with Image.open(file) as image:
             # JPEG can decode at a reduced scale directly, far faster for large covers.
             image.draft("RGB", (resolution * 2, resolution * 2))
             image = ImageOps.exif_transpose(image).convert("RGB")
@@ -60,115 +61,113 @@ def load_image(path: Path | str, resolution: int) -> np.ndarray:
             return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
 
 
-def _decode_all(paths: list[Path], resolution: int) -> tuple[np.ndarray, list[int], list[str]]:
-    """Decode in parallel threads (PIL releases the GIL while decoding and resizing)."""
-
-    def decode(path: Path) -> np.ndarray | None:
-        try:
-            return load_image(path, resolution)
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError,
-                Image.DecompressionBombWarning):
-            return None
-
-    images = np.empty((len(paths), 3, resolution, resolution), dtype=np.uint8)
-    kept: list[int] = []
-    skipped: list[str] = []
-    with ThreadPoolExecutor(max_workers=min(8, (os.cpu_count() or 1) * 2)) as pool:
-        for i, (path, pixels) in enumerate(zip(paths, pool.map(decode, paths, chunksize=32))):
-            if pixels is None:
-                skipped.append(str(path))
-            else:
-                images[len(kept)] = pixels
-                kept.append(i)
-    return images[: len(kept)], kept, skipped
+def decode_item(item: SourceImage, resolution: int) -> np.ndarray | None:
+    """The decoded pixels of one source image, or None when it cannot be read."""
+    try:
+        return load_image(item.path if item.path is not None else io.BytesIO(item.data or b""), resolution)
+    except UNREADABLE:
+        return None
 
 
-def _warn_skipped(skipped: list[str], source: str) -> None:
+@dataclass
+class DecodedChunk:
+    images: np.ndarray  # (k, 3, R, R) uint8, the readable images of the chunk
+    items: list[SourceImage]  # the items those images came from, in order
+    skipped: list[str]  # names of the unreadable ones
+
+
+def decode_chunks(source: ImageSource, resolution: int, workers: int | None = None) -> Iterator[DecodedChunk]:
+    """Decode a source in order, a chunk at a time, in parallel threads (PIL releases the GIL while
+    decoding and resizing), so that no more than a few chunks are ever held in memory."""
+    workers = workers or min(8, (os.cpu_count() or 1) * 2)
+    items = source.items()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = None
+        while True:
+            chunk = list(islice(items, DECODE_CHUNK))
+            # Submit the next chunk before collecting the last, so reading an archive overlaps decoding.
+            submitted = (chunk, [pool.submit(decode_item, item, resolution) for item in chunk]) if chunk else None
+            if pending is not None:
+                yield _collect(*pending, resolution)
+            if submitted is None:
+                return
+            pending = submitted
+
+
+def _collect(chunk: list[SourceImage], futures: list, resolution: int) -> DecodedChunk:
+    pixels = [f.result() for f in futures]
+    kept = [item for item, p in zip(chunk, pixels) if p is not None]
+    images = np.stack([p for p in pixels if p is not None]) if kept else np.empty((0, 3, resolution, resolution),
+                                                                                   np.uint8)
+    return DecodedChunk(images, kept, [item.name for item, p in zip(chunk, pixels) if p is None])
+
+
+def warn_skipped(skipped: list[str], source: str) -> None:
     if skipped:
         first = ", ".join(Path(p).name for p in skipped[:5])
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
         log.warning("skipped %d unreadable image(s) in %s: %s%s", len(skipped), source, first, more)
 
 
-def _labelled(paths: list[Path], names: list[str], genres: list[str], resolution: int, source: str,
-              kind: str) -> ImageSet:
-    images, kept, skipped = _decode_all(paths, resolution)
-    _warn_skipped(skipped, source)
-    if len(kept) == 0:
-        raise GanError(f"{source}: none of the {len(paths)} image file(s) could be read")
+def decode_source(source: ImageSource, resolution: int) -> ImageSet:
+    """Decode a whole source into memory."""
+    chunks, kept, skipped = [], [], []
+    for chunk in decode_chunks(source, resolution):
+        chunks.append(chunk.images)
+        kept += chunk.items
+        skipped += chunk.skipped
+    warn_skipped(skipped, str(source.path))
+    total = len(kept) + len(skipped)
+    if not kept:
+        if total:
+            raise GanError(f"{source.path}: none of the {total} image file(s) could be read")
+        raise GanError(f"{source.path}: no images found in the archive(s)")
+    images = np.concatenate(chunks)
+    if not source.labelled:
+        description = DataConfig(path=str(source.path), kind=source.kind, num_images=len(kept),
+                                 num_skipped=len(skipped))
+        return ImageSet(images, None, [], description, skipped)
+    genres = source.genres or sorted({item.genre for item in kept if item.genre})
     label_of = {g: i for i, g in enumerate(genres)}
-    labels = np.array([label_of[names[i]] for i in kept], dtype=np.int64)
+    labels = np.array([label_of[item.genre] for item in kept], dtype=np.int64)
     counts = {g: int((labels == i).sum()) for i, g in enumerate(genres)}
     empty = [g for g, n in counts.items() if n == 0]
     if empty:
-        raise GanError(f"{source}: no readable images for genre(s) {empty}")
-    description = DataConfig(path=source, kind=kind, num_images=len(kept), num_skipped=len(skipped),
-                             genres=genres, images_per_genre=counts)
+        raise GanError(f"{source.path}: no readable images for genre(s) {empty}")
+    description = DataConfig(path=str(source.path), kind=source.kind, num_images=len(kept),
+                             num_skipped=len(skipped), genres=genres, images_per_genre=counts)
     return ImageSet(images, labels, genres, description, skipped)
 
 
 def load_labelled_folder(root: str | os.PathLike, resolution: int) -> ImageSet:
-    root = Path(root)
-    _check_folder(root)
-    genre_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-    per_genre = {d.name: find_images(d) for d in genre_dirs}
-    per_genre = {g: files for g, files in per_genre.items() if files}
-    if not per_genre:
-        loose = find_images(root)
-        hint = (f" (found {len(loose)} image(s) but no genre sub-folders: use it with --pretrain-data,"
-                " or sort it into one sub-folder per genre)") if loose else ""
-        raise GanError(f"{root}: no genre sub-folders with images{hint}")
-    genres = sorted(per_genre)
-    paths = [p for g in genres for p in per_genre[g]]
-    names = [g for g in genres for _ in per_genre[g]]
-    return _labelled(paths, names, genres, resolution, str(root), "labelled-folder")
-
-
-def load_csv_manifest(path: str | os.PathLike, resolution: int) -> ImageSet:
-    path = Path(path)
-    if not path.is_file():
-        raise GanError(f"{path}: manifest not found")
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise GanError(f"{path}: not a readable CSV file ({error})") from None
-    if not rows or not {"path", "genre"} <= set(rows[0]):
-        raise GanError(f"{path}: a manifest needs a header with the columns 'path' and 'genre' and at least one row")
-    paths, names = [], []
-    for line, row in enumerate(rows, start=2):
-        if not row["path"] or not row["genre"]:
-            raise GanError(f"{path}, line {line}: empty 'path' or 'genre'")
-        file = Path(row["path"])
-        paths.append(file if file.is_absolute() else path.parent / file)
-        names.append(row["genre"].strip())
-    genres = sorted(set(names))
-    return _labelled(paths, names, genres, resolution, str(path), "csv-manifest")
+    _check_folder(Path(root))
+    return decode_source(open_source(root, labelled=True), resolution)
 
 
 def load_unlabelled_folder(root: str | os.PathLike, resolution: int) -> ImageSet:
-    root = Path(root)
-    _check_folder(root)
-    paths = find_images(root)
-    if not paths:
-        raise GanError(f"{root}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)} in all sub-folders)")
-    images, kept, skipped = _decode_all(paths, resolution)
-    _warn_skipped(skipped, str(root))
-    if not kept:
-        raise GanError(f"{root}: none of the {len(paths)} image file(s) could be read")
-    description = DataConfig(path=str(root), kind="unlabelled-folder", num_images=len(kept), num_skipped=len(skipped))
-    return ImageSet(images, None, [], description, skipped)
+    _check_folder(Path(root))
+    return decode_source(open_source(root, labelled=False), resolution)
+
+
+def load_csv_manifest(path: str | os.PathLike, resolution: int) -> ImageSet:
+    return decode_source(open_source(path, labelled=True), resolution)
 
 
 def load_dataset(path: str | os.PathLike, resolution: int, labelled: bool) -> ImageSet:
-    """Open a CSV manifest or a folder, labelled (one sub-folder per genre) or not."""
+    """Open a pack, a CSV manifest, archive(s) or a folder, labelled (one sub-folder per genre) or not."""
+    from gan.data.pack import is_pack, open_pack
+
     path = Path(path)
+    if is_pack(path):
+        return open_pack(path, resolution, labelled)
     if path.suffix.lower() == ".csv":
         image_set = load_csv_manifest(path, resolution)
         if not labelled:  # a manifest can feed pre-training too: its labels are simply not used
             image_set.labels, image_set.genres = None, []
         return image_set
-    return load_labelled_folder(path, resolution) if labelled else load_unlabelled_folder(path, resolution)
+    if not path.exists():
+        raise GanError(f"{path}: data folder not found")
+    return decode_source(open_source(path, labelled), resolution)
 
 
 def _check_folder(root: Path) -> None:

@@ -11,6 +11,7 @@ from gan.config import ModelConfig
 from gan.data.folders import load_dataset
 from gan.errors import GanError
 from gan.train.device import resolve_device
+from gan.train.distributed import barrier, init_from_environment, shutdown
 from gan.train.loop import PhaseTrainer, TrainingDiverged, initialise_from
 from gan.train.run import PhasePlan, RunFolder, TrainingPlan
 
@@ -27,17 +28,35 @@ def run_training(run_dir: str | Path, plan: TrainingPlan | None = None, resume: 
     `finetune_steps` then moves the end of fine-tuning (to train a finished run for longer).
     """
     run = RunFolder(run_dir)
+    planned = plan if plan is not None else (run.load_plan() if resume else None)
+    phases = planned.phases() if planned is not None else []
+    world = init_from_environment(phases[0][1].train.device if phases else "auto")
+    try:
+        return _train(run, plan, resume, progress, finetune_steps, world)
+    finally:
+        if world.distributed:
+            shutdown()
+
+
+def _train(run: RunFolder, plan: TrainingPlan | None, resume: bool, progress: bool | None,
+           finetune_steps: int | None, world) -> Path:
+    # Under torchrun every rank reads the plan and checkpoints; only rank 0 writes.
     if resume:
         plan = run.load_plan()
-        run.record_command()
-        if finetune_steps is not None:
-            _extend(run, plan, finetune_steps)
+        if world.is_main:
+            run.record_command()
+            if finetune_steps is not None:
+                _extend(run, plan, finetune_steps)
+        barrier()
+        plan = run.load_plan()
     elif plan is None:
         raise ValueError("a new run needs a plan")
     else:
         if not plan.phases():
             raise GanError("nothing to train: give --data (fine-tuning) and/or --pretrain-data with --pretrain-steps")
-        run.create(plan)
+        if world.is_main:
+            run.create(plan)
+        barrier()
 
     last: Path | None = None
     for phase, phase_plan in plan.phases():
@@ -55,7 +74,7 @@ def run_training(run_dir: str | Path, plan: TrainingPlan | None = None, resume: 
         if latest is not None and conditional and read_checkpoint_config(latest)["model"].genres != model.genres:
             raise GanError(f"{phase_plan.data}: its genres {model.genres} differ from those of the run being "
                            f"resumed {read_checkpoint_config(latest)['model'].genres}")
-        trainer = PhaseTrainer(run, model, phase_plan.train, data, progress=progress)
+        trainer = PhaseTrainer(run, model, phase_plan.train, data, progress=progress, world=world)
         if latest is not None:
             trainer.resume_from(latest)
             log.info("resuming %s from step %d", phase, trainer.step)
@@ -67,6 +86,7 @@ def run_training(run_dir: str | Path, plan: TrainingPlan | None = None, resume: 
                 fresh = initialise_from(trainer.nets, seed_from)
                 log.info("%s starts from %s (freshly initialised: %s)", phase, seed_from, ", ".join(fresh) or "none")
         last = trainer.fit()
+        barrier()  # rank 0 has written the phase's final checkpoint; the next phase starts from it
     assert last is not None
     return last
 

@@ -15,6 +15,9 @@ log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str) -> torch.device:
+    if name in ("auto", "cuda") and torch.cuda.is_available() and torch.cuda.is_initialized():
+        # Under torchrun each process has already picked its own GPU (LOCAL_RANK).
+        return torch.device("cuda", torch.cuda.current_device())
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):

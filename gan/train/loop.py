@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 from torchvision.utils import save_image
 from tqdm import tqdm
 
@@ -37,10 +38,12 @@ from gan.checkpoint import (
     write_folder_atomically,
 )
 from gan.config import ModelConfig, TrainConfig
+from gan.data.batches import RandomBatches
 from gan.data.folders import ImageSet
 from gan.errors import GanError
 from gan.models import Discriminator, Generator, carry_over_weights
 from gan.train.device import autocast, resolve_device, resolve_precision
+from gan.train.distributed import World, all_mean, check_in_sync, convert_batchnorm, current_world
 from gan.train.run import RunFolder
 
 log = logging.getLogger(__name__)
@@ -60,14 +63,18 @@ class Networks:
     opt_d: torch.optim.Optimizer
 
 
-def build_networks(model: ModelConfig, train: TrainConfig, device: torch.device) -> Networks:
+def build_networks(model: ModelConfig, train: TrainConfig, device: torch.device,
+                   world: World | None = None) -> Networks:
     torch.manual_seed(train.seed)  # the initial weights depend on the seed alone
     generator = Generator(model).to(device)
     discriminator = Discriminator(model).to(device)
     if train.channels_last:
         generator = generator.to(memory_format=torch.channels_last)
         discriminator = discriminator.to(memory_format=torch.channels_last)
+    # The EMA copy keeps plain batch norm: rank 0 alone samples and calibrates it.
     ema = copy.deepcopy(generator).eval().requires_grad_(False) if train.ema_decay > 0 else None
+    if world is not None and world.distributed:
+        generator = convert_batchnorm(generator, device)
     betas = (train.beta1, train.beta2)
     return Networks(generator, discriminator, ema,
                     torch.optim.Adam(generator.parameters(), lr=train.lr_g, betas=betas),
@@ -97,7 +104,7 @@ class PhaseTrainer:
     """Trains one phase (pre-training or fine-tuning) and writes its outputs into the run folder."""
 
     def __init__(self, run: RunFolder, model: ModelConfig, train: TrainConfig, data: ImageSet,
-                 progress: bool | None = None):
+                 progress: bool | None = None, world: World | None = None):
         model.validate()
         train.validate()
         self.run, self.model_config, self.config, self.data = run, model, train, data
@@ -107,39 +114,46 @@ class PhaseTrainer:
             raise GanError(f"{data.description.path}: fine-tuning needs genre labels (a folder per genre or a CSV)")
         self.device = resolve_device(train.device)
         self.dtype = resolve_precision(train.precision, self.device)
-        self.nets = build_networks(model, train, self.device)
-        self.images = torch.from_numpy(data.images)
-        self.labels = torch.from_numpy(data.labels) if self.conditional else None
-        if self.device.type == "cuda":  # small enough for the demo sets; avoids a host copy per step
-            self.images, self.labels = self.images.to(self.device), (
-                self.labels.to(self.device) if self.labels is not None else None)
-        self.data_rng = torch.Generator().manual_seed(train.seed + 1)
+        self.world = world if world is not None else current_world()
+        if train.batch_size % self.world.world_size:
+            raise GanError(f"--batch-size {train.batch_size} (the global batch) must be a multiple of the "
+                           f"{self.world.world_size} training processes")
+        self.nets = build_networks(model, train, self.device, self.world)
+        self.batches = RandomBatches(data.images, data.labels if self.conditional else None, train.batch_size,
+                                     train.seed + 1, self.device, self.world.rank, self.world.world_size,
+                                     train.channels_last)
+        self.local = self.batches.local
+        self.data_rng = self.batches.rng
         self.noise_rng = torch.Generator(self.device).manual_seed(train.seed + 2)
         self.fixed_noise = torch.randn(train.sample_rows, model.latent_dim,
                                        generator=torch.Generator().manual_seed(train.seed + 3)).to(self.device)
         self.step = 0
-        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.progress = (sys.stderr.isatty() if progress is None else progress) and self.world.is_main
+        # g_step and d_step train (wrapped for gradient averaging across ranks); d_judge scores the
+        # fakes in G's step, where D's own weights take no gradient and need no averaging.
         self.g_step, self.d_step = self.nets.generator, self.nets.discriminator
+        if self.world.distributed:
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.g_step = DistributedDataParallel(self.nets.generator, device_ids=device_ids)
+            self.d_step = DistributedDataParallel(self.nets.discriminator, device_ids=device_ids)
+        self.d_judge = self.nets.discriminator
         if train.compile:
-            self.g_step, self.d_step = torch.compile(self.nets.generator), torch.compile(self.nets.discriminator)
+            self.g_step, self.d_step = torch.compile(self.g_step), torch.compile(self.d_step)
+            self.d_judge = torch.compile(self.nets.discriminator) if self.world.distributed else self.d_step
 
     # --- the textbook part -------------------------------------------------------------------
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        index = torch.randint(len(self.images), (self.config.batch_size,), generator=self.data_rng)
-        real = self.images[index.to(self.images.device)].to(self.device, non_blocking=True)
-        real = real.float().div_(127.5).sub_(1)
-        if self.config.channels_last:
-            real = real.contiguous(memory_format=torch.channels_last)
-        labels = self.labels[index.to(self.labels.device)].to(self.device) if self.labels is not None else None
-        return real, labels
+        """This rank's slice of the next global batch."""
+        return self.batches.next()
 
     def train_step(self, real: torch.Tensor, real_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         G, D, cfg = self.g_step, self.d_step, self.config
-        n = real.shape[0]
-        noise = torch.randn(n, self.model_config.latent_dim, generator=self.noise_rng, device=self.device)
+        # Noise for the global batch, sliced like the data: N ranks compute what one process would.
+        n = cfg.batch_size
+        noise = torch.randn(n, self.model_config.latent_dim, generator=self.noise_rng, device=self.device)[self.local]
         fake_labels = (torch.randint(self.model_config.num_genres, (n,), generator=self.noise_rng,
-                                     device=self.device) if self.conditional else None)
+                                     device=self.device)[self.local] if self.conditional else None)
 
         # D step: real covers high, fakes low, and the genre of real covers.
         self.nets.discriminator.requires_grad_(True)
@@ -157,7 +171,7 @@ class PhaseTrainer:
         # G step: fool D, and be recognised as the genre asked for. D's weights need no gradient here.
         self.nets.discriminator.requires_grad_(False)
         with autocast(self.device, self.dtype):
-            g_score, fake_logits = D(fake)
+            g_score, fake_logits = self.d_judge(fake)
         g_adv = -g_score.float().mean()
         g_genre = F.cross_entropy(fake_logits.float(), fake_labels) if self.conditional else g_adv.new_zeros(())
         g_loss = g_adv + cfg.genre_loss_weight * g_genre
@@ -212,24 +226,27 @@ class PhaseTrainer:
                 due_sample = self.step % cfg.sample_every == 0 or self.step == cfg.steps
                 due_checkpoint = self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps
                 if due_log or due_sample or due_checkpoint:
-                    means = {k: v.item() / window_steps for k, v in sums.items()}
-                    self.check_finite(means)
+                    means = {k: v.item() / window_steps for k, v in all_mean(sums).items()}
+                    self.check_finite(means)  # the same numbers on every rank: all stop together
                     if due_log:
                         elapsed = time.perf_counter() - window_start
                         row = {"phase": self.phase, "step": self.step, "time": time.time(),
                                **{k: round(v, 5) for k, v in means.items()},
                                "img_per_s": round(window_steps * cfg.batch_size / elapsed, 1)}
-                        self.run.log_metrics(row)
+                        if self.world.is_main:
+                            self.run.log_metrics(row)
                         bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}",
                                         ips=f"{row['img_per_s']:.0f}")
                         sums, window_start, window_steps = {}, time.perf_counter(), 0
-                    if due_sample:
+                    if due_sample and self.world.is_main:
                         self.save_samples()
                     if due_checkpoint:
-                        self.save_checkpoint()
+                        check_in_sync(self.step, self.nets.generator, self.nets.discriminator)
+                        if self.world.is_main:
+                            self.save_checkpoint()
         except KeyboardInterrupt:
             bar.close()
-            if self.step > 0 and not self.run.checkpoint_path(self.phase, self.step).exists():
+            if self.world.is_main and self.step > 0 and not self.run.checkpoint_path(self.phase, self.step).exists():
                 self.save_checkpoint()
             raise
         bar.close()
@@ -332,5 +349,6 @@ class PhaseTrainer:
         self.data_rng.set_state(state["rng.data"])
         self.noise_rng.set_state(state["rng.noise"].to(self.noise_rng.get_state().device))
         self.step = int(plain["step"])
-        self.run.truncate_metrics(self.phase, self.step)
+        if self.world.is_main:
+            self.run.truncate_metrics(self.phase, self.step)
 

@@ -1,0 +1,53 @@
+"""Random training batches from decoded images: in memory, or memory-mapped from a pack.
+
+Every step draws the indices of the *global* batch from one seeded generator that all ranks
+share, and each rank takes its own contiguous slice. So a run on N processes sees exactly the
+batches a single process would (the data is sharded per step, never duplicated), and resuming
+on a different number of processes continues the same stream.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# Sets up to this size move to the GPU whole; bigger ones (packs of real data) stay in host
+# memory or on disk, and each batch's rows are gathered there and copied over.
+DEVICE_RESIDENT_BYTES = 2 << 30
+
+
+class RandomBatches:
+    """Uniform random batches (with replacement across steps), as float in [-1, 1]."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray | None, batch_size: int, seed: int,
+                 device: torch.device, rank: int = 0, world_size: int = 1, channels_last: bool = False):
+        if batch_size % world_size:
+            raise ValueError(f"batch size {batch_size} is not a multiple of {world_size} processes")
+        self.batch_size, self.device, self.channels_last = batch_size, device, channels_last
+        self.local = slice(rank * batch_size // world_size, (rank + 1) * batch_size // world_size)
+        self.images = torch.from_numpy(images)
+        self.labels = torch.from_numpy(labels) if labels is not None else None
+        self.on_host = isinstance(images, np.memmap) or images.nbytes > DEVICE_RESIDENT_BYTES
+        if device.type == "cuda" and not self.on_host:  # avoids a host copy per step
+            self.images = self.images.to(device)
+            self.labels = self.labels.to(device) if self.labels is not None else None
+        self.rng = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        index = torch.randint(len(self.images), (self.batch_size,), generator=self.rng)[self.local]
+        if self.on_host:
+            # Sorted rows read a memory-mapped file in order; the batch order is restored after.
+            order = index.argsort()
+            rows = self.images[index[order]]
+            real = torch.empty_like(rows)
+            real[order] = rows
+        else:
+            real = self.images[index.to(self.images.device)]
+        real = real.to(self.device, non_blocking=True).float().div_(127.5).sub_(1)
+        if self.channels_last:
+            real = real.contiguous(memory_format=torch.channels_last)
+        labels = self.labels[index.to(self.labels.device)].to(self.device) if self.labels is not None else None
+        return real, labels

@@ -1,0 +1,173 @@
+"""Where images come from, as a stream of encoded files: folders, CSV manifests and archives.
+
+Large sets ship as archives (the OMACIR set, for one, is far too big to unpack casually), so
+archives are read member by member without extracting them. Every source yields `SourceImage`
+items in a fixed order, so packing and in-memory loading see the same images in the same order
+on every machine.
+
+Accepted sources:
+* a folder of images at any depth (unlabelled), or with one sub-folder per genre (labelled);
+* a CSV manifest with the columns `path,genre` (labelled);
+* an archive (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz, .zip) or a folder holding archives (read in
+  name order, e.g. the parts of a split download); labelled archives name the genre by the first
+  folder of each member's path.
+"""
+
+from __future__ import annotations
+
+import csv
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from gan.errors import GanError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """One encoded image: a file to open, or the bytes of an archive member."""
+
+    name: str  # the path a user recognises: a file path, or "archive.tar:member/path.jpg"
+    genre: str | None
+    path: str | None = None
+    data: bytes | None = None
+
+
+def is_archive(path: Path) -> bool:
+    name = path.name.lower()
+    return path.is_file() and name.endswith(ARCHIVE_SUFFIXES)
+
+
+def is_image_name(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def find_images(root: Path) -> list[Path]:
+    """Image files below `root`, sorted so that every machine sees the same order."""
+    return sorted(p for p in root.rglob("*") if is_image_name(p.name) and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
+def find_archives(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if is_archive(p))
+
+
+def genre_folders(root: Path) -> dict[str, list[Path]]:
+    """Images per genre sub-folder of `root` (genres with no images left out)."""
+    folders = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    per_genre = {d.name: find_images(d) for d in folders}
+    return {genre: files for genre, files in per_genre.items() if files}
+
+
+def read_manifest(path: Path) -> list[tuple[Path, str]]:
+    """(image path, genre) rows of a `path,genre` CSV; relative paths are relative to the CSV."""
+    if not path.is_file():
+        raise GanError(f"{path}: manifest not found")
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise GanError(f"{path}: not a readable CSV file ({error})") from None
+    if not rows or not {"path", "genre"} <= set(rows[0]):
+        raise GanError(f"{path}: a manifest needs a header with the columns 'path' and 'genre' and at least one row")
+    entries = []
+    for line, row in enumerate(rows, start=2):
+        if not row["path"] or not row["genre"]:
+            raise GanError(f"{path}, line {line}: empty 'path' or 'genre'")
+        file = Path(row["path"])
+        entries.append((file if file.is_absolute() else path.parent / file, row["genre"].strip()))
+    return entries
+
+
+def iter_archive(archive: Path, labelled: bool) -> Iterator[SourceImage]:
+    """Image members of one archive in stored order, read without extracting to disk."""
+    try:
+        if archive.name.lower().endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                for info in zf.infolist():
+                    if not info.is_dir() and is_image_name(info.filename):
+                        genre = _member_genre(info.filename, labelled)
+                        if genre != "":
+                            yield SourceImage(f"{archive}:{info.filename}", genre, data=zf.read(info))
+        else:
+            # Streaming mode ("r|*") reads a compressed tar front to back once, never seeking.
+            with tarfile.open(archive, mode="r|*") as tf:
+                for member in tf:
+                    if member.isfile() and is_image_name(member.name):
+                        genre = _member_genre(member.name, labelled)
+                        extracted = tf.extractfile(member)
+                        if genre != "" and extracted is not None:
+                            yield SourceImage(f"{archive}:{member.name}", genre, data=extracted.read())
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
+        raise GanError(f"{archive}: cannot read the archive ({error}); it may be truncated or not an archive") from None
+
+
+def _member_genre(name: str, labelled: bool) -> str | None:
+    """The genre of a labelled member (its first folder), "" for a member outside any folder."""
+    if not labelled:
+        return None
+    parts = [p for p in PurePosixPath(name).parts if p not in ("", ".")]
+    return parts[0] if len(parts) > 1 else ""
+
+
+@dataclass
+class ImageSource:
+    """A listed source: its items arrive through `items()`; `count` is known up front except for
+    archives (compressed tars cannot be counted without reading them through)."""
+
+    path: Path
+    kind: str  # labelled-folder, unlabelled-folder, csv-manifest, archive
+    genres: list[str]
+    count: int | None
+    _folder_items: list[SourceImage] | None = None
+    _archives: list[Path] | None = None
+    labelled: bool = False
+
+    def items(self) -> Iterator[SourceImage]:
+        if self._folder_items is not None:
+            yield from self._folder_items
+            return
+        for archive in self._archives or []:
+            yield from iter_archive(archive, self.labelled)
+
+
+def open_source(path: str | Path, labelled: bool) -> ImageSource:
+    """List a folder, manifest or archive(s) as a source of images (labelled by genre or not)."""
+    path = Path(path)
+    if not path.exists():
+        raise GanError(f"{path}: not found")
+    if path.is_file() and path.suffix.lower() == ".csv":
+        entries = read_manifest(path)
+        items = [SourceImage(str(p), g if labelled else None, path=str(p)) for p, g in entries]
+        genres = sorted({g for _, g in entries}) if labelled else []
+        return ImageSource(path, "csv-manifest", genres, len(items), _folder_items=items, labelled=labelled)
+    if is_archive(path):
+        return ImageSource(path, "archive", [], None, _archives=[path], labelled=labelled)
+    if not path.is_dir():
+        raise GanError(f"{path}: not a folder, a .csv manifest or an archive ({', '.join(ARCHIVE_SUFFIXES)})")
+    if labelled:
+        per_genre = genre_folders(path)
+        if per_genre:
+            items = [SourceImage(str(p), g, path=str(p)) for g in sorted(per_genre) for p in per_genre[g]]
+            return ImageSource(path, "labelled-folder", sorted(per_genre), len(items), _folder_items=items,
+                               labelled=True)
+    else:
+        files = find_images(path)
+        if files:
+            items = [SourceImage(str(p), None, path=str(p)) for p in files]
+            return ImageSource(path, "unlabelled-folder", [], len(items), _folder_items=items)
+    archives = find_archives(path)
+    if archives:
+        return ImageSource(path, "archive", [], None, _archives=archives, labelled=labelled)
+    if labelled:
+        loose = find_images(path)
+        hint = (f" (found {len(loose)} image(s) but no genre sub-folders: use it with --pretrain-data,"
+                " or sort it into one sub-folder per genre)") if loose else ""
+        raise GanError(f"{path}: no genre sub-folders with images{hint}")
+    raise GanError(f"{path}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)} and archives in all "
+                   "sub-folders)")

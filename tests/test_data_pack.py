@@ -1,0 +1,144 @@
+"""Archives (the form OMACIR ships in) and packed datasets."""
+
+import json
+import shutil
+import tarfile
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from gan.cli import main
+from gan.data.batches import RandomBatches
+from gan.data.folders import load_dataset
+from gan.data.pack import IMAGES_FILE, INFO_FILE, open_pack, write_pack
+from gan.errors import GanError
+
+
+def _tar(folder, out, mode="w:gz"):
+    with tarfile.open(out, mode) as tf:
+        tf.add(folder, arcname=".")
+    return out
+
+
+def test_archives_load_like_the_folder(tmp_path, demo_dir):
+    folder = load_dataset(demo_dir / "unlabelled", 32, labelled=False)
+    tgz = _tar(demo_dir / "unlabelled", tmp_path / "covers.tar.gz")
+    from_tgz = load_dataset(tgz, 32, labelled=False)
+    assert from_tgz.description.kind == "archive"
+    np.testing.assert_array_equal(np.sort(from_tgz.images.reshape(len(from_tgz), -1), 0),
+                                  np.sort(folder.images.reshape(len(folder), -1), 0))
+    zipped = tmp_path / "covers.zip"
+    with zipfile.ZipFile(zipped, "w") as zf:
+        for i, path in enumerate(sorted((demo_dir / "unlabelled").rglob("*.png"))):
+            zf.write(path, f"part{i % 2}/{path.name}")
+    assert len(load_dataset(zipped, 32, labelled=False)) == len(folder)
+
+
+def test_folder_of_archive_parts_and_labelled_archive(tmp_path, demo_dir):
+    parts = tmp_path / "omacir"
+    parts.mkdir()
+    files = sorted((demo_dir / "unlabelled").rglob("*.png"))
+    for part in range(3):
+        with tarfile.open(parts / f"covers-{part:03d}.tar", "w") as tf:
+            for path in files[part::3]:
+                tf.add(path, arcname=f"{part:03d}/{path.name}")
+    assert len(load_dataset(parts, 32, labelled=False)) == len(files)
+    labelled = load_dataset(_tar(demo_dir / "labelled", tmp_path / "labelled.tar"), 32, labelled=True)
+    assert labelled.genres == sorted(p.name for p in (demo_dir / "labelled").iterdir())
+    assert set(labelled.description.images_per_genre.values()) == {12}
+
+
+def test_truncated_archive_is_one_clear_error(tmp_path, demo_dir):
+    tgz = _tar(demo_dir / "unlabelled", tmp_path / "covers.tar.gz")
+    data = tgz.read_bytes()
+    tgz.write_bytes(data[: len(data) // 2])
+    with pytest.raises(GanError, match="covers.tar.gz: cannot read the archive"):
+        load_dataset(tgz, 32, labelled=False)
+
+
+def test_pack_round_trip_labelled(tmp_path, demo_dir):
+    info = write_pack(demo_dir / "labelled", tmp_path / "demo.pack", 32, labelled=True, workers=2)
+    folder = load_dataset(demo_dir / "labelled", 32, labelled=True)
+    packed = load_dataset(tmp_path / "demo.pack", 32, labelled=True)
+    assert isinstance(packed.images, np.memmap)
+    assert info.count == len(folder) and packed.genres == folder.genres
+    np.testing.assert_array_equal(np.asarray(packed.images), folder.images)
+    np.testing.assert_array_equal(packed.labels, folder.labels)
+    names = (tmp_path / "demo.pack" / "names.txt").read_text().splitlines()
+    assert len(names) == info.count and names[0].endswith(".png")
+    # The same pack feeds pre-training (labels unused).
+    assert load_dataset(tmp_path / "demo.pack", 32, labelled=False).labels is None
+
+
+def test_pack_skips_corrupt_images_and_names_them(tmp_path, demo_dir):
+    src = tmp_path / "src"
+    shutil.copytree(demo_dir / "unlabelled", src)
+    (src / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    info = write_pack(src, tmp_path / "u.pack", 32)
+    assert info.skipped == 1 and info.skipped_files[0].endswith("broken.jpg")
+    assert info.count == len(list((demo_dir / "unlabelled").rglob("*.png")))
+
+
+def test_pack_errors_are_clear(tmp_path, demo_dir):
+    pack = tmp_path / "u.pack"
+    write_pack(demo_dir / "unlabelled", pack, 32)
+    with pytest.raises(GanError, match="already exists; pass --overwrite"):
+        write_pack(demo_dir / "unlabelled", pack, 32)
+    with pytest.raises(GanError, match="packed at 32 px but the model is 64 px"):
+        open_pack(pack, 64, labelled=False)
+    with pytest.raises(GanError, match="no genre labels"):
+        open_pack(pack, 32, labelled=True)
+    info = json.loads((pack / INFO_FILE).read_text())
+    (pack / INFO_FILE).write_text(json.dumps({**info, "version": 99}))
+    with pytest.raises(GanError, match="pack format version 99"):
+        open_pack(pack, 32, labelled=False)
+    (pack / INFO_FILE).write_text(json.dumps(info))
+    with open(pack / IMAGES_FILE, "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(GanError, match="truncated or damaged"):
+        open_pack(pack, 32, labelled=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GanError, match="no images found"):
+        write_pack(tmp_path / "empty", tmp_path / "e.pack", 32)
+    assert not (tmp_path / "e.pack").exists()
+    assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
+def test_overwrite_replaces_a_pack_whole(tmp_path, demo_dir):
+    pack = tmp_path / "u.pack"
+    write_pack(demo_dir / "unlabelled", pack, 32)
+    write_pack(demo_dir / "unlabelled", pack, 16, overwrite=True)
+    assert json.loads((pack / INFO_FILE).read_text())["resolution"] == 16
+
+
+def test_cli_pack_and_train_from_pack(tmp_path, demo_dir, capsys):
+    main(["data", "pack", str(demo_dir / "labelled"), "--size", "32", "--labelled", "--out", str(tmp_path / "l.pack")])
+    assert "packed 36 images" in capsys.readouterr().out
+    main(["train", "--data", str(tmp_path / "l.pack"), "--steps", "2", "--resolution", "32", "--width", "8",
+          "--latent-dim", "16", "--batch-size", "8", "--device", "cpu", "--precision", "fp32", "--no-progress",
+          "--out", str(tmp_path / "run")])
+    config = json.loads((tmp_path / "run" / "checkpoints" / "finetune-0000002" / "config.json").read_text())
+    assert config["data"]["kind"] == "pack"
+
+
+def test_cli_pack_bad_input_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "pack", str(tmp_path / "missing"), "--size", "64", "--out", str(tmp_path / "x.pack")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0
+
+
+def test_random_batches_from_a_pack_are_deterministic_and_sharded(tmp_path, demo_dir):
+    write_pack(demo_dir / "labelled", tmp_path / "l.pack", 32, labelled=True)
+    data = open_pack(tmp_path / "l.pack", 32, labelled=True)
+    whole = RandomBatches(data.images, data.labels, 8, seed=3, device=torch.device("cpu"))
+    halves = [RandomBatches(data.images, data.labels, 8, seed=3, device=torch.device("cpu"), rank=r, world_size=2)
+              for r in range(2)]
+    for _ in range(3):
+        real, labels = whole.next()
+        parts = [h.next() for h in halves]
+        torch.testing.assert_close(torch.cat([p[0] for p in parts]), real)
+        assert torch.equal(torch.cat([p[1] for p in parts]), labels)
+    assert real.min() >= -1 and real.max() <= 1 and real.dtype == torch.float32

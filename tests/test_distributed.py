@@ -1,0 +1,114 @@
+"""Multi-process training: `torchrun --nproc_per_node 2` on CPU (gloo) against one process."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from conftest import ROOT, tiny_model, tiny_train
+from safetensors.torch import load_file
+
+from gan.data.folders import load_labelled_folder
+from gan.errors import GanError
+from gan.train import RunFolder
+from gan.train.distributed import GlobalBatchNorm2d, World, weights_digest
+from gan.train.loop import PhaseTrainer
+
+TRAIN_ARGS = ["--resolution", "32", "--latent-dim", "16", "--width", "8", "--genre-embedding-dim", "8",
+              "--batch-size", "16", "--checkpoint-every", "3", "--sample-every", "3", "--log-every", "1",
+              "--ema-decay", "0.9", "--precision", "fp32", "--device", "cpu", "--no-progress"]
+CHECKPOINT_FILES = ("generator.safetensors", "discriminator.safetensors", "training_state.safetensors")
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+
+
+def _train(args: list[str], processes: int, cwd) -> subprocess.CompletedProcess:
+    launcher = ([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
+                if processes > 1 else [sys.executable])
+    result = subprocess.run([*launcher, "-m", "gan", "train", *args], cwd=cwd, env=_env(), capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def _max_difference(a, b) -> float:
+    """Largest weight difference between two checkpoints; RNG states and steps must be equal.
+
+    Adam's moment estimates are left out: they are gradient-sized, and a float rounding in a
+    near-zero gradient shows there first without moving the weights."""
+    worst = 0.0
+    for name in CHECKPOINT_FILES:
+        ta, tb = load_file(a / name), load_file(b / name)
+        assert ta.keys() == tb.keys()
+        for key in ta:
+            if key.startswith("opt_"):
+                continue
+            if ta[key].is_floating_point():
+                worst = max(worst, (ta[key] - tb[key]).abs().max().item())
+            else:
+                assert torch.equal(ta[key], tb[key]), key
+    return worst
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, demo_dir):
+    """The same 6 steps (global batch 16) on two processes and on one, then both resumed to 8."""
+    cwd = tmp_path_factory.mktemp("ddp")
+    data = ["--data", str(demo_dir / "labelled")]
+    two = _train(["--out", "two", "--steps", "6", *data, *TRAIN_ARGS], 2, cwd)
+    _train(["--out", "one", "--steps", "6", *data, *TRAIN_ARGS], 1, cwd)
+    return cwd, two
+
+
+def test_two_processes_train_exactly_like_one(runs):
+    cwd, _ = runs
+    # Same global batches, noise, batch-norm statistics and averaged gradients: only the order of
+    # floating-point sums differs.
+    for step in (3, 6):
+        name = f"checkpoints/finetune-{step:07d}"
+        assert _max_difference(cwd / "two" / name, cwd / "one" / name) < 1e-4
+
+
+def test_only_rank_zero_writes(runs):
+    cwd, result = runs
+    rows = [json.loads(line) for line in (cwd / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [1, 2, 3, 4, 5, 6]  # one row per step, not one per rank
+    assert result.stdout.count("done: final checkpoint") == 1
+    assert sorted(p.name for p in (cwd / "two" / "samples").iterdir()) == ["finetune-0000003.png",
+                                                                          "finetune-0000006.png"]
+    assert (cwd / "two" / "command.txt").read_text().count("\n") == 1
+
+
+def test_resume_on_two_processes_matches_one(runs):
+    cwd, _ = runs
+    _train(["--out", "two", "--resume", "--steps", "8", *TRAIN_ARGS], 2, cwd)
+    _train(["--out", "one", "--resume", "--steps", "8", *TRAIN_ARGS], 1, cwd)
+    name = "checkpoints/finetune-0000008"
+    assert _max_difference(cwd / "two" / name, cwd / "one" / name) < 1e-4
+
+
+def test_global_batch_must_split_evenly(tmp_path, demo_dir):
+    data = load_labelled_folder(demo_dir / "labelled", 32)
+    with pytest.raises(GanError, match="multiple of the 3 training processes"):
+        PhaseTrainer(RunFolder(tmp_path / "run"), tiny_model(genres=data.genres), tiny_train(batch_size=8), data,
+                     progress=False, world=World(rank=0, world_size=3))
+
+
+def test_global_batchnorm_is_plain_batchnorm_in_one_process():
+    torch.manual_seed(0)
+    plain, ours = torch.nn.BatchNorm2d(4), GlobalBatchNorm2d(4)
+    x = torch.randn(8, 4, 5, 5)
+    torch.testing.assert_close(ours(x), plain(x))
+    torch.testing.assert_close(ours.running_var, plain.running_var)
+
+
+def test_weights_digest_sees_a_tiny_change():
+    module = torch.nn.Linear(64, 64)
+    before = weights_digest(module)
+    with torch.no_grad():
+        module.weight[17, 3] += 1e-6
+    assert not torch.equal(before, weights_digest(module))
