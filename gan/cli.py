@@ -136,6 +136,27 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                       help="progress bar (default: on a terminal)")
 
+    spotify = data_kinds.add_parser("spotify", help="collect genre-labelled covers with the Spotify Web API "
+                                                    "(credentials from SPOTIPY_CLIENT_ID / SPOTIPY_CLIENT_SECRET)")
+    spotify.add_argument("--genres", required=True, help="comma-separated Spotify genres, e.g. rock,metal,jazz")
+    spotify.add_argument("--per-genre", type=int, default=1000, help="covers per genre (default %(default)s)")
+    spotify.add_argument("--out", required=True, help="output folder: OUT/<genre>/<album_id>.jpg and OUT/manifest.csv")
+    spotify.add_argument("--image-size", type=int, default=640, help="cover size to download: 640, 300 or 64 "
+                                                                      "(default %(default)s)")
+    spotify.add_argument("--overlap", choices=["first", "drop"], default="first",
+                         help="an album found under several genres: keep it in the first of --genres that found it, "
+                              "or drop it from all (default %(default)s); either way it is listed in overlaps.csv")
+    spotify.add_argument("--market", help="ISO country code to restrict albums to (default: any)")
+    spotify.add_argument("--page-size", type=int, default=10,
+                         help="results per API page, 1 to 50 (default %(default)s: accepted by every app; larger "
+                              "pages mean fewer requests where your app may use them)")
+    spotify.add_argument("--api-url", default="https://api.spotify.com/v1/",
+                         help="Web API base URL (default %(default)s; change it for a proxy or a test server)")
+    spotify.add_argument("--token-url", default="https://accounts.spotify.com/api/token",
+                         help="token endpoint (default %(default)s)")
+    spotify.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                         help="progress bar (default: on a terminal)")
+
     export = sub.add_parser("export", help="copy a checkpoint's generator alone (e.g. to ship it)")
     export.add_argument("--checkpoint", required=True, help="checkpoint or run folder")
     export.add_argument("--out", required=True, help="output checkpoint folder")
@@ -316,7 +337,7 @@ def cmd_data(args: argparse.Namespace) -> None:
     else:
         from gan.data.spotify import cmd_spotify
 
-        cmd_spotify(args)
+        cmd_spotify(args)  # spotipy is imported only for this command
 
 
 COMMANDS = {"demo-data": cmd_demo_data, "data": cmd_data, "train": cmd_train, "generate": cmd_generate, "export": cmd_export, "sweep": cmd_sweep,
