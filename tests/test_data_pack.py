@@ -142,3 +142,24 @@ def test_random_batches_from_a_pack_are_deterministic_and_sharded(tmp_path, demo
         torch.testing.assert_close(torch.cat([p[0] for p in parts]), real)
         assert torch.equal(torch.cat([p[1] for p in parts]), labels)
     assert real.min() >= -1 and real.max() <= 1 and real.dtype == torch.float32
+
+
+def test_decoding_streams_a_chunk_at_a_time(demo_dir):
+    """Packing never pulls more than two chunks ahead of what it has written, whatever the size."""
+    from gan.data.folders import DECODE_CHUNK, decode_chunks
+    from gan.data.sources import ImageSource, SourceImage
+
+    png = next((demo_dir / "unlabelled").rglob("*.png")).read_bytes()
+    pulled = []
+
+    class Endless(ImageSource):
+        def items(self):
+            for i in range(10 * DECODE_CHUNK):
+                pulled.append(i)
+                yield SourceImage(f"member-{i}.png", None, data=png)
+
+    chunks = decode_chunks(Endless(demo_dir, "archive", [], None), 16, workers=2)
+    first = next(chunks)
+    assert first.images.shape == (DECODE_CHUNK, 3, 16, 16)
+    assert len(pulled) <= 2 * DECODE_CHUNK
+    chunks.close()

@@ -38,16 +38,11 @@ class RandomBatches:
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         index = torch.randint(len(self.images), (self.batch_size,), generator=self.rng)[self.local]
-        if self.on_host:
-            # Sorted rows read a memory-mapped file in order; the batch order is restored after.
-            order = index.argsort()
-            rows = self.images[index[order]]
-            real = torch.empty_like(rows)
-            real[order] = rows
-        else:
-            real = self.images[index.to(self.images.device)]
+        # index_select copies whole rows; advanced indexing of uint8 images is ~30x slower.
+        real = torch.index_select(self.images, 0, index.to(self.images.device))
         real = real.to(self.device, non_blocking=True).float().div_(127.5).sub_(1)
         if self.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
-        labels = self.labels[index.to(self.labels.device)].to(self.device) if self.labels is not None else None
+        labels = (torch.index_select(self.labels, 0, index.to(self.labels.device)).to(self.device)
+                  if self.labels is not None else None)
         return real, labels

@@ -103,6 +103,7 @@ def iter_archive(archive: Path, labelled: bool) -> Iterator[SourceImage]:
                         extracted = tf.extractfile(member)
                         if genre != "" and extracted is not None:
                             yield SourceImage(f"{archive}:{member.name}", genre, data=extracted.read())
+                    tf.members = []  # a streamed tar would otherwise keep every member's header
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
         raise GanError(f"{archive}: cannot read the archive ({error}); it may be truncated or not an archive") from None
 
