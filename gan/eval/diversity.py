@@ -112,10 +112,11 @@ def real_images_by_genre(folder: str | Path, resolution: int, max_per_genre: int
     rng = np.random.default_rng(seed)
     by_genre = {}
     for index, genre in enumerate(data.genres):
-        images = data.images[data.labels == index]
-        if max_per_genre and len(images) > max_per_genre:
-            images = images[np.sort(rng.choice(len(images), max_per_genre, replace=False))]
-        by_genre[genre] = images.transpose(0, 2, 3, 1)
+        rows = np.flatnonzero(data.labels == index)
+        if max_per_genre and len(rows) > max_per_genre:
+            rows = rows[np.sort(rng.choice(len(rows), max_per_genre, replace=False))]
+        # Index rows first: from a memory-mapped pack only the chosen covers are read.
+        by_genre[genre] = np.ascontiguousarray(data.images[rows].transpose(0, 2, 3, 1))
     return by_genre
 
 
