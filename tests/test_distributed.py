@@ -85,7 +85,8 @@ def test_only_rank_zero_writes(runs):
 
 def test_resume_on_two_processes_matches_one(runs):
     cwd, _ = runs
-    _train(["--out", "two", "--resume", "--steps", "8", *TRAIN_ARGS], 2, cwd)
+    resumed = _train(["--out", "two", "--resume", "--steps", "8", *TRAIN_ARGS], 2, cwd)
+    assert resumed.stderr.count("resuming finetune from step 6") == 1  # rank 0 logs, rank 1 does not
     _train(["--out", "one", "--resume", "--steps", "8", *TRAIN_ARGS], 1, cwd)
     name = "checkpoints/finetune-0000008"
     assert _max_difference(cwd / "two" / name, cwd / "one" / name) < 1e-4

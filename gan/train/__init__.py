@@ -31,6 +31,8 @@ def run_training(run_dir: str | Path, plan: TrainingPlan | None = None, resume: 
     planned = plan if plan is not None else (run.load_plan() if resume else None)
     phases = planned.phases() if planned is not None else []
     world = init_from_environment(phases[0][1].train.device if phases else "auto")
+    if not world.is_main:  # one log, rank 0's; the other ranks still report errors
+        logging.getLogger("gan").setLevel(logging.ERROR)
     try:
         return _train(run, plan, resume, progress, finetune_steps, world)
     finally:
