@@ -17,10 +17,11 @@ st.caption("Each run is a separate process: it keeps going if you close this pag
 devices = ["auto", "cpu"] + [f"cuda:{k}" for k in range(torch.cuda.device_count())]
 with st.form("train"):
     name = st.text_input("Run name (letters, digits, '.', '_', '-')", "my-run", key="train_name")
-    data = st.text_input("Fine-tuning data (one sub-folder per genre, or a CSV)", "demo-data/labelled",
-                         key="train_data")
+    data = st.text_input("Fine-tuning data (one sub-folder per genre, a CSV, archive(s) or a pack)",
+                         "demo-data/labelled", key="train_data")
     pretrain = st.checkbox("Pre-train first on unlabelled covers", True, key="train_pretrain")
-    pretrain_data = st.text_input("Pre-training data (unlabelled)", "demo-data/unlabelled", key="train_pre_data")
+    pretrain_data = st.text_input("Pre-training data (unlabelled: a folder, archive(s) or a pack)", "demo-data/unlabelled",
+                                  key="train_pre_data")
     columns = st.columns(4)
     pretrain_steps = columns[0].number_input("Pre-training steps", 1, 10**7, 300, key="train_pre_steps")
     steps = columns[1].number_input("Fine-tuning steps", 1, 10**7, 600, key="train_steps")
@@ -44,7 +45,7 @@ if start:
             args += ["--pretrain-data", str(resolve_user_path(pretrain_data)), "--pretrain-steps", str(pretrain_steps)]
         for folder in [data] + ([pretrain_data] if pretrain else []):
             if not resolve_user_path(folder).exists():
-                raise GanError(f"{folder}: data folder not found")
+                raise GanError(f"{folder}: data not found")
         launch(RUNS_DIR, name, args)
         st.success(f"Started run {name}.")
     except GanError as error:
