@@ -295,10 +295,15 @@ class SpotifyDatasetBuilder:
         """Candidate albums of one genre, from the cache when an earlier run collected enough."""
         cache = self.state / f"candidates-{genre}.json"
         wanted = self.config.candidates_per_genre
-        if cache.is_file():
+        try:
             cached = json.loads(cache.read_text(encoding="utf-8"))
-            if cached["complete"] or len(cached["albums"]) >= wanted:
+            # "exhausted": Spotify had no more albums for this genre when it was collected.
+            if cached["exhausted"] or len(cached["albums"]) >= wanted:
                 return [Album(**a) for a in cached["albums"]][:wanted]
+        except FileNotFoundError:
+            pass
+        except (ValueError, KeyError, TypeError):
+            log.warning("%s: unreadable, collecting %s again", cache, genre)
         albums: dict[str, Album] = {}
         seen_artists = 0
         for artist in self.catalog.artists(genre):
@@ -313,7 +318,7 @@ class SpotifyDatasetBuilder:
             raise GanError(f"genre {genre!r}: Spotify found " + ("no artists with this genre" if not seen_artists
                            else f"{seen_artists} artist(s) but no albums with covers") +
                            "; check the spelling (Spotify's genres are lower-case, e.g. 'hip hop', 'death metal')")
-        payload = {"genre": genre, "complete": len(albums) < wanted, "albums": [asdict(a) for a in albums.values()]}
+        payload = {"genre": genre, "exhausted": len(albums) < wanted, "albums": [asdict(a) for a in albums.values()]}
         write_atomically(cache, json.dumps(payload, indent=1).encode("utf-8"))
         return list(albums.values())
 
