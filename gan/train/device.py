@@ -15,11 +15,11 @@ log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str) -> torch.device:
-    if name in ("auto", "cuda") and torch.cuda.is_available() and torch.cuda.is_initialized():
-        # Under torchrun each process has already picked its own GPU (LOCAL_RANK).
+    if name in ("auto", "cuda") and torch.cuda.is_available():
+        # The current GPU, with its index: under torchrun each process has picked its own (LOCAL_RANK).
         return torch.device("cuda", torch.cuda.current_device())
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise GanError(f"--device {name}: no CUDA GPU is available to this PyTorch; use --device cpu")
