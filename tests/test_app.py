@@ -93,7 +93,7 @@ def test_diversity_and_colour_pages_compute_and_report_bad_folders(runs_dir, dem
     assert not at.exception and at.get("plotly_chart") and at.dataframe
     at.text_input(key="div_real").set_value("/no/such/folder")
     at.button[0].click().run()
-    assert at.error and "data not found" in at.error[0].value
+    assert at.error and "data folder not found" in at.error[0].value
 
     at = app(PAGES[3])
     at.number_input(key="col_n").set_value(4)
