@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from gan.errors import GanError
+
 # Sets up to this size move to the GPU whole; bigger ones (packs of real data) stay in host
 # memory or on disk, and each batch's rows are gathered there and copied over.
 DEVICE_RESIDENT_BYTES = 2 << 30
@@ -22,19 +24,17 @@ class RandomBatches:
     def __init__(self, images: np.ndarray, labels: np.ndarray | None, batch_size: int, seed: int,
                  device: torch.device, rank: int = 0, world_size: int = 1, channels_last: bool = False):
         if batch_size % world_size:
-            raise ValueError(f"batch size {batch_size} is not a multiple of {world_size} processes")
+            raise GanError(f"--batch-size {batch_size} (the global batch) must be a multiple of the "
+                           f"{world_size} training processes")
         self.batch_size, self.device, self.channels_last = batch_size, device, channels_last
         self.local = slice(rank * batch_size // world_size, (rank + 1) * batch_size // world_size)
         self.images = torch.from_numpy(images)
         self.labels = torch.from_numpy(labels) if labels is not None else None
-        self.on_host = isinstance(images, np.memmap) or images.nbytes > DEVICE_RESIDENT_BYTES
-        if device.type == "cuda" and not self.on_host:  # avoids a host copy per step
+        on_host = isinstance(images, np.memmap) or images.nbytes > DEVICE_RESIDENT_BYTES
+        if device.type == "cuda" and not on_host:  # avoids a host copy per step
             self.images = self.images.to(device)
             self.labels = self.labels.to(device) if self.labels is not None else None
         self.rng = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return len(self.images)
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         index = torch.randint(len(self.images), (self.batch_size,), generator=self.rng)[self.local]

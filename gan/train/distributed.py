@@ -155,7 +155,3 @@ def check_in_sync(step: int, *modules: nn.Module) -> None:
         raise GanError(f"step {step}: the {len(gathered)} training processes hold different weights "
                        f"(digests {[g.tolist() for g in gathered]}); this is a bug, please report it")
 
-
-def unwrap(module: nn.Module) -> nn.Module:
-    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
-

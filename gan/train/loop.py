@@ -115,15 +115,10 @@ class PhaseTrainer:
         self.device = resolve_device(train.device)
         self.dtype = resolve_precision(train.precision, self.device)
         self.world = world if world is not None else current_world()
-        if train.batch_size % self.world.world_size:
-            raise GanError(f"--batch-size {train.batch_size} (the global batch) must be a multiple of the "
-                           f"{self.world.world_size} training processes")
-        self.nets = build_networks(model, train, self.device, self.world)
         self.batches = RandomBatches(data.images, data.labels if self.conditional else None, train.batch_size,
                                      train.seed + 1, self.device, self.world.rank, self.world.world_size,
                                      train.channels_last)
-        self.local = self.batches.local
-        self.data_rng = self.batches.rng
+        self.nets = build_networks(model, train, self.device, self.world)
         self.noise_rng = torch.Generator(self.device).manual_seed(train.seed + 2)
         self.fixed_noise = torch.randn(train.sample_rows, model.latent_dim,
                                        generator=torch.Generator().manual_seed(train.seed + 3)).to(self.device)
@@ -151,9 +146,9 @@ class PhaseTrainer:
         G, D, cfg = self.g_step, self.d_step, self.config
         # Noise for the global batch, sliced like the data: N ranks compute what one process would.
         n = cfg.batch_size
-        noise = torch.randn(n, self.model_config.latent_dim, generator=self.noise_rng, device=self.device)[self.local]
+        noise = torch.randn(n, self.model_config.latent_dim, generator=self.noise_rng, device=self.device)[self.batches.local]
         fake_labels = (torch.randint(self.model_config.num_genres, (n,), generator=self.noise_rng,
-                                     device=self.device)[self.local] if self.conditional else None)
+                                     device=self.device)[self.batches.local] if self.conditional else None)
 
         # D step: real covers high, fakes low, and the genre of real covers.
         self.nets.discriminator.requires_grad_(True)
@@ -318,7 +313,7 @@ class PhaseTrainer:
         tensors_d, plain_d = optimizer_to_files(nets.opt_d, "opt_d")
         state_tensors = {**tensors_g, **tensors_d,
                          **{f"generator.{k}": v for k, v in nets.generator.state_dict().items()},
-                         "rng.data": self.data_rng.get_state(), "rng.noise": self.noise_rng.get_state()}
+                         "rng.data": self.batches.rng.get_state(), "rng.noise": self.noise_rng.get_state()}
         state_plain = {"phase": self.phase, "step": self.step, "opt_g": plain_g, "opt_d": plain_d}
         path = self.run.checkpoint_path(self.phase, self.step)
         write_folder_atomically(path, {
@@ -346,7 +341,7 @@ class PhaseTrainer:
             load_weights(nets.ema, checkpoint / GENERATOR_FILE, "generator weights")
         optimizer_from_files(nets.opt_g, "opt_g", state, plain["opt_g"])
         optimizer_from_files(nets.opt_d, "opt_d", state, plain["opt_d"])
-        self.data_rng.set_state(state["rng.data"])
+        self.batches.rng.set_state(state["rng.data"])
         self.noise_rng.set_state(state["rng.noise"].to(self.noise_rng.get_state().device))
         self.step = int(plain["step"])
         if self.world.is_main:
