@@ -44,15 +44,19 @@ def versions() -> dict[str, str]:
     return {"covergan": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temporary file, fsync, rename)."""
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Write a file atomically (temporary file, fsync, rename): readers see the old or the new."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
-        f.write("\n")
+    with open(tmp, "wb") as f:
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically."""
+    write_bytes_atomically(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
 def read_json(path: Path, what: str = "file") -> Any:
@@ -85,7 +89,12 @@ def write_folder_atomically(final: Path, files: dict[str, Any]) -> None:
                 json.dump(content, f, indent=2)
                 f.write("\n")
     _fsync_tree(tmp)
-    if final.exists():  # re-saving the same step (after a resume): swap, then drop the old one
+    rename_folder_into_place(tmp, final)
+
+
+def rename_folder_into_place(tmp: Path, final: Path) -> None:
+    """Rename a finished folder to its final name, replacing (swap, then delete) one already there."""
+    if final.exists():
         old = final.with_name(f".old-{final.name}-{os.getpid()}")
         os.rename(final, old)
         os.rename(tmp, final)

@@ -56,7 +56,7 @@ def test_builds_a_labelled_set_through_rate_limits_drops_and_bad_images(fake, tm
     assert fake.requests["token"] == 1
     # No half-written file, and the credentials are nowhere on disk.
     files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
-    assert not [p for p in files if p.name.endswith(".part")]
+    assert not [p for p in files if p.name.startswith(".")]  # no temporary file left
     assert not [p for p in files if CLIENT_SECRET.encode() in p.read_bytes() or b"token-1" in p.read_bytes()]
     # The manifest is training data as it stands.
     data = load_dataset(tmp_path / "out" / "manifest.csv", 32, labelled=True)

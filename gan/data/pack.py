@@ -15,7 +15,6 @@ and renamed into it when complete, so an interrupted pack never looks finished.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from gan.checkpoint import read_json, rename_folder_into_place, write_json
 from gan.config import DataConfig
 from gan.data.folders import ImageSet, decode_chunks, warn_skipped
 from gan.data.sources import open_source
@@ -102,33 +102,20 @@ def write_pack(source_path: str | os.PathLike, out: str | os.PathLike, resolutio
             info.images_per_genre = {g: int((labels == i).sum()) for i, g in enumerate(genres)}
             np.save(partial / LABELS_FILE, labels)
         info.seconds = round(time.perf_counter() - start, 2)
-        (partial / INFO_FILE).write_text(json.dumps(asdict(info), indent=2) + "\n", encoding="utf-8")
-        _move_into_place(partial, out)
+        write_json(partial / INFO_FILE, asdict(info))
+        rename_folder_into_place(partial, out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return info
 
 
-def _move_into_place(partial: Path, out: Path) -> None:
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        out.rename(old)
-        partial.rename(out)
-        shutil.rmtree(old) if old.is_dir() else old.unlink()
-    else:
-        partial.rename(out)
-
-
 def read_pack_info(path: str | os.PathLike) -> PackInfo:
     path = Path(path)
     info_file = path / INFO_FILE
-    try:
-        raw = json.loads(info_file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GanError(f"{path}: not a pack ({INFO_FILE} missing); make one with python -m gan data pack") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise GanError(f"{info_file}: not valid JSON ({error})") from None
+    if not info_file.is_file():
+        raise GanError(f"{path}: not a pack ({INFO_FILE} missing); make one with python -m gan data pack")
+    raw = read_json(info_file, "pack info")
     if not isinstance(raw, dict) or raw.get("format") != PACK_FORMAT:
         raise GanError(f"{info_file}: not a CoverGAN pack (format {raw.get('format') if isinstance(raw, dict) else None!r})")
     if raw.get("version") != PACK_VERSION:

@@ -43,6 +43,7 @@ from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOauthError
 from tqdm import tqdm
 from urllib3.util.retry import Retry
 
+from gan.checkpoint import write_bytes_atomically, write_json
 from gan.errors import GanError
 
 API_URL = "https://api.spotify.com/v1/"
@@ -265,21 +266,12 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def write_csv_atomically(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    write_atomically(path, buffer.getvalue().encode("utf-8"))
+    write_bytes_atomically(path, buffer.getvalue().encode("utf-8"))
 
 
 class SpotifyDatasetBuilder:
@@ -319,7 +311,7 @@ class SpotifyDatasetBuilder:
                            else f"{seen_artists} artist(s) but no albums with covers") +
                            "; check the spelling (Spotify's genres are lower-case, e.g. 'hip hop', 'death metal')")
         payload = {"genre": genre, "exhausted": len(albums) < wanted, "albums": [asdict(a) for a in albums.values()]}
-        write_atomically(cache, json.dumps(payload, indent=1).encode("utf-8"))
+        write_json(cache, payload)
         return list(albums.values())
 
     # --- stage 2: one genre per album --------------------------------------------------------
@@ -349,7 +341,7 @@ class SpotifyDatasetBuilder:
     def build(self) -> BuildReport:
         self.out.mkdir(parents=True, exist_ok=True)
         self.state.mkdir(exist_ok=True)
-        write_atomically(self.out / "spotify.json", json.dumps(asdict(self.config), indent=2).encode("utf-8"))
+        write_json(self.out / "spotify.json", asdict(self.config))
         per_genre = {genre: self.candidates(genre) for genre in self.config.genres}
         assigned, overlaps = self.assign(per_genre)
         report = BuildReport(overlaps=len(overlaps))
@@ -386,7 +378,7 @@ class SpotifyDatasetBuilder:
                             continue
                         digest = hashlib.sha256(data).hexdigest()
                         if digest not in seen_hashes:
-                            write_atomically(path, data)
+                            write_bytes_atomically(path, data)
                             report.downloaded += 1
                     else:
                         digest = hashlib.sha256(data).hexdigest()
