@@ -28,8 +28,11 @@ def run_training(run_dir: str | Path, plan: TrainingPlan | None = None, resume: 
     `finetune_steps` then moves the end of fine-tuning (to train a finished run for longer).
     """
     run = RunFolder(run_dir)
-    planned = plan if plan is not None else (run.load_plan() if resume else None)
-    phases = planned.phases() if planned is not None else []
+    if resume:
+        plan = run.load_plan()
+    elif plan is None:
+        raise ValueError("a new run needs a plan")
+    phases = plan.phases()
     world = init_from_environment(phases[0][1].train.device if phases else "auto")
     if not world.is_main:  # one log, rank 0's; the other ranks still report errors
         logging.getLogger("gan").setLevel(logging.ERROR)
@@ -40,19 +43,15 @@ def run_training(run_dir: str | Path, plan: TrainingPlan | None = None, resume: 
             shutdown()
 
 
-def _train(run: RunFolder, plan: TrainingPlan | None, resume: bool, progress: bool | None,
+def _train(run: RunFolder, plan: TrainingPlan, resume: bool, progress: bool | None,
            finetune_steps: int | None, world) -> Path:
     # Under torchrun every rank reads the plan and checkpoints; only rank 0 writes.
     if resume:
-        plan = run.load_plan()
         if world.is_main:
             run.record_command()
-            if finetune_steps is not None:
-                _extend(run, plan, finetune_steps)
+        if finetune_steps is not None:
+            _extend(run, plan, finetune_steps, write=world.is_main)
         barrier()
-        plan = run.load_plan()
-    elif plan is None:
-        raise ValueError("a new run needs a plan")
     else:
         if not plan.phases():
             raise GanError("nothing to train: give --data (fine-tuning) and/or --pretrain-data with --pretrain-steps")
@@ -93,7 +92,8 @@ def _train(run: RunFolder, plan: TrainingPlan | None, resume: bool, progress: bo
     return last
 
 
-def _extend(run: RunFolder, plan: TrainingPlan, steps: int) -> None:
+def _extend(run: RunFolder, plan: TrainingPlan, steps: int, write: bool) -> None:
+    """Move the end of fine-tuning to `steps` in `plan`, and in the run's config when `write`."""
     if plan.finetune is None:
         raise GanError(f"{run.path}: this run has no fine-tuning phase to train for longer")
     done = run.checkpoints("finetune")
@@ -102,7 +102,8 @@ def _extend(run: RunFolder, plan: TrainingPlan, steps: int) -> None:
         raise GanError(f"--steps {steps}: the run is already at fine-tuning step {reached}")
     plan.finetune.train.steps = steps
     plan.finetune.train.validate()
-    write_json(run.config_path, plan.to_json())
+    if write:
+        write_json(run.config_path, plan.to_json())
 
 
 def _check_compatible(source: ModelConfig, target: ModelConfig, path: Path) -> None:
