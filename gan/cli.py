@@ -335,9 +335,26 @@ def cmd_data(args: argparse.Namespace) -> None:
         print(f"packed {info.count} images at {info.resolution} px{genres}{skipped} into {args.out} "
               f"in {info.seconds:.1f} s ({info.count / max(info.seconds, 1e-9):.0f} images/s)")
     else:
-        from gan.data.spotify import cmd_spotify
+        cmd_spotify(args)
 
-        cmd_spotify(args)  # spotipy is imported only for this command
+
+def cmd_spotify(args: argparse.Namespace) -> None:
+    from gan.data.spotify import SpotifyBuildConfig, build_spotify_dataset, credentials_from_environment
+
+    config = SpotifyBuildConfig(genres=[g.strip() for g in args.genres.split(",")], per_genre=args.per_genre,
+                                image_size=args.image_size, overlap=args.overlap, market=args.market,
+                                page_size=args.page_size, api_url=args.api_url, token_url=args.token_url)
+    config.validate()  # a bad flag is reported before missing credentials
+    client_id, client_secret = credentials_from_environment()
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    report = build_spotify_dataset(config, args.out, client_id, client_secret, progress)
+    counts = ", ".join(f"{g} {n}" for g, n in report.kept.items())
+    print(f"{sum(report.kept.values())} covers in {args.out} ({counts}); downloaded {report.downloaded}, "
+          f"already there {report.reused}; {report.overlaps} album(s) in several genres (--overlap {config.overlap}), "
+          f"{report.duplicates} duplicate image(s), {report.failed} failed download(s)")
+    for genre, kept in report.short.items():
+        print(f"warning: genre {genre!r}: only {kept} of {config.per_genre} covers found")
+    print(f"train on it with: python -m gan train --data {Path(args.out) / 'manifest.csv'} --out runs/NAME")
 
 
 COMMANDS = {"demo-data": cmd_demo_data, "data": cmd_data, "train": cmd_train, "generate": cmd_generate, "export": cmd_export, "sweep": cmd_sweep,

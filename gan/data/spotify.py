@@ -422,26 +422,7 @@ class SpotifyDatasetBuilder:
 def build_spotify_dataset(config: SpotifyBuildConfig, out: str | Path, client_id: str, client_secret: str,
                           progress: bool = False, backoff: float = 1.0) -> BuildReport:
     """Collect covers for `config.genres` into `out` (resumable; see the module docstring)."""
-    config.validate()
     retrying = Retrying(backoff=backoff)
     catalog = SpotifyCatalog(config, client_id, client_secret, retrying, backoff)
     return SpotifyDatasetBuilder(config, Path(out), catalog, ImageDownloader(retrying, backoff), progress).build()
 
-
-def cmd_spotify(args) -> None:
-    import sys
-
-    config = SpotifyBuildConfig(genres=[g.strip() for g in args.genres.split(",")], per_genre=args.per_genre,
-                                image_size=args.image_size, overlap=args.overlap, market=args.market,
-                                page_size=args.page_size, api_url=args.api_url, token_url=args.token_url)
-    config.validate()
-    client_id, client_secret = credentials_from_environment()
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
-    report = build_spotify_dataset(config, args.out, client_id, client_secret, progress)
-    counts = ", ".join(f"{g} {n}" for g, n in report.kept.items())
-    print(f"{sum(report.kept.values())} covers in {args.out} ({counts}); downloaded {report.downloaded}, "
-          f"already there {report.reused}; {report.overlaps} album(s) in several genres (--overlap {config.overlap}), "
-          f"{report.duplicates} duplicate image(s), {report.failed} failed download(s)")
-    for genre, kept in report.short.items():
-        print(f"warning: genre {genre!r}: only {kept} of {config.per_genre} covers found")
-    print(f"train on it with: python -m gan train --data {Path(args.out) / 'manifest.csv'} --out runs/NAME")
