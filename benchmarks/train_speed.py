@@ -11,6 +11,7 @@ here, one after the other, on the same model config and batch; the ratio is prin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import time
@@ -47,6 +48,7 @@ def time_steps(step, warmup: int, seconds: float, device: torch.device) -> float
 
 def reference_step_fn(model: ModelConfig, batch: int, device: torch.device):
     torch.manual_seed(0)
+    model = dataclasses.replace(model, projection=False)  # pytorch/examples' AC-GAN: a genre-blind realness head
     G, D = Generator(model).to(device), Discriminator(model).to(device)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))

@@ -34,6 +34,9 @@ TRAIN_HELP = {
     "checkpoint_every": "steps between checkpoints",
     "keep_checkpoints": "checkpoints kept per phase (the final one is always kept)",
     "sample_rows": "noise vectors (rows) in each sample grid",
+    "mode_seeking_weight": "weight of the mode-seeking term that rewards G for different covers from different "
+                           "noise within a genre (MSGAN; 0 = off)",
+    "augment": "augmentation of what D sees, real and fake: none, or translation,cutout (DiffAugment)",
 }
 
 
@@ -56,6 +59,9 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=model.width, help="base channel count (default %(default)s)")
     parser.add_argument("--genre-embedding-dim", type=int, default=model.genre_embedding_dim,
                         help="size of the learned genre embedding (default %(default)s)")
+    parser.add_argument("--projection", action=argparse.BooleanOptionalAction, default=model.projection,
+                        help="genre-aware realness in the discriminator (projection discriminator; "
+                             "default %(default)s)")
     for name, help_text in TRAIN_HELP.items():
         default = getattr(defaults, name)
         parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
@@ -188,7 +194,7 @@ def plan_from_args(args: argparse.Namespace):
     from gan.train import PhasePlan, TrainingPlan
 
     model = ModelConfig(resolution=args.resolution, latent_dim=args.latent_dim, width=args.width,
-                        genre_embedding_dim=args.genre_embedding_dim)
+                        genre_embedding_dim=args.genre_embedding_dim, projection=args.projection)
     model.validate()
     shared = {name: getattr(args, name) for name in TRAIN_HELP}
     shared.update(channels_last=args.channels_last, compile=args.compile)

@@ -16,6 +16,7 @@ SUPPORTED_RESOLUTIONS = (32, 64, 128)
 PHASES = ("pretrain", "finetune")
 PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda")
+AUGMENTATIONS = ("translation", "cutout")  # see gan.train.augment
 
 
 @dataclass
@@ -31,6 +32,7 @@ class ModelConfig:
     width: int = 64
     genre_embedding_dim: int = 64
     genres: list[str] = field(default_factory=list)
+    projection: bool = False  # genre-aware realness in D (projection discriminator); see gan.models
 
     def validate(self) -> None:
         if self.resolution not in SUPPORTED_RESOLUTIONS:
@@ -61,6 +63,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     genre_loss_weight: float = 1.0
+    mode_seeking_weight: float = 0.0  # MSGAN's diversity term; see gan.train.loop.mode_seeking_ratio
     ema_decay: float = 0.999
     seed: int = 0
     device: str = "auto"
@@ -72,8 +75,16 @@ class TrainConfig:
     checkpoint_every: int = 500
     keep_checkpoints: int = 3
     sample_rows: int = 8
+    # Differentiable augmentation of D's inputs: "none" or a comma-separated subset of
+    # gan.train.augment.AUGMENTATIONS ("translation,cutout").
+    augment: str = "none"
     # A loss this large means the run has diverged even when it is still finite.
     max_loss: float = 1e4
+
+    @property
+    def augment_policy(self) -> tuple[str, ...]:
+        """'translation,cutout' -> ('translation', 'cutout'); 'none' -> ()."""
+        return tuple(name for name in (part.strip() for part in self.augment.split(",")) if name and name != "none")
 
     def validate(self) -> None:
         if self.phase not in PHASES:
@@ -88,8 +99,14 @@ class TrainConfig:
         for name in ("beta1", "beta2", "ema_decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise GanError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
+        if self.mode_seeking_weight < 0:
+            raise GanError(f"--mode-seeking-weight must not be negative, got {self.mode_seeking_weight}")
         if self.genre_loss_weight < 0:
             raise GanError(f"--genre-loss-weight must not be negative, got {self.genre_loss_weight}")
+        unknown = [name for name in self.augment_policy if name not in AUGMENTATIONS]
+        if unknown:
+            raise GanError(f"--augment: unknown augmentation(s) {unknown}; use 'none' or a comma-separated "
+                           f"subset of {','.join(AUGMENTATIONS)}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise GanError(f"--device must be one of {DEVICES} or cuda:N, got {self.device!r}")
         if self.precision not in PRECISIONS:

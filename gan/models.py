@@ -11,7 +11,14 @@ halves it with strided 4x4 convolutions and LeakyReLU. Two changes for stability
   easy to catch: this is what keeps AC-GAN's genres from collapsing;
 * the genre enters the generator as a learned embedding concatenated to the noise, so the
   same noise across genres keeps its layout while the genre changes the style (as in the
-  AC-GAN of Odena et al., 2017, and the cover-art work this project follows).
+  AC-GAN of Odena et al., 2017, and the cover-art work this project follows);
+* with `projection` on, the discriminator's realness score also depends on the genre: the
+  inner product of a learned genre embedding with its features is added to the score (the
+  projection discriminator of Miyato & Koyama, 2018). AC-GAN's realness alone is genre-blind,
+  so a generator may settle on a few covers per genre that pass as real *somewhere* and that
+  the classifier head files correctly; the projection term lets D judge each genre's covers
+  against that genre's real ones, which is what keeps a genre's covers as varied as its
+  real ones. The classifier head stays (it is still an AC-GAN).
 
 An unconditional model (no genres, used for pre-training) has the same layers minus the
 embedding and the classifier head, so its weights carry over into a conditional one.
@@ -88,11 +95,19 @@ class Discriminator(nn.Module):
         # The classifier head is not spectrally normalised: it is trained with cross-entropy,
         # which needs logits free to grow, and it does not feed the adversarial gradient.
         self.genre_head = nn.Linear(feature_size, config.num_genres) if config.num_genres else None
+        self.genre_projection = (spectral_norm(nn.Embedding(config.num_genres, feature_size))
+                                 if config.num_genres and config.projection else None)
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Images -> (realness score (N,), genre logits (N, num_genres) or None)."""
+    def forward(self, images: torch.Tensor, genres: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Images (and, for a projection discriminator, the genre each is judged as) ->
+        (realness score (N,), genre logits (N, num_genres) or None)."""
         features = minibatch_stddev(self.features(images)).flatten(1)
         realness = self.adversarial_head(features).squeeze(1)
+        if self.genre_projection is not None:
+            if genres is None:
+                raise ValueError("a projection discriminator needs the genre of each image")
+            realness = realness + (self.genre_projection(genres) * features).sum(1)
         genre_logits = self.genre_head(features) if self.genre_head is not None else None
         return realness, genre_logits
 

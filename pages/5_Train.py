@@ -32,7 +32,10 @@ with st.form("train"):
     lr_d = columns[1].number_input("Discriminator learning rate", 1e-6, 1.0, 2e-4, format="%.5f", key="train_lr_d")
     latent_dim = columns[2].number_input("Latent size", 1, 4096, 128, key="train_latent")
     width = columns[3].number_input("Width", 4, 1024, 32, key="train_width")
-    device = st.selectbox("Device", devices, key="train_device")
+    columns = st.columns(2)
+    device = columns[0].selectbox("Device", devices, key="train_device")
+    projection = columns[1].checkbox("Genre-aware discriminator (projection)", False, key="train_projection",
+                                     help="Off: the plain AC-GAN discriminator, whose realness is genre-blind")
     start = st.form_submit_button("Start training")
 
 if start:
@@ -40,7 +43,8 @@ if start:
         validate_run_name(name)
         args = ["--data", str(resolve_user_path(data)), "--steps", str(steps), "--batch-size", str(batch_size),
                 "--resolution", str(resolution), "--lr-g", str(lr_g), "--lr-d", str(lr_d),
-                "--latent-dim", str(latent_dim), "--width", str(width), "--device", device]
+                "--latent-dim", str(latent_dim), "--width", str(width), "--device", device,
+                "--projection" if projection else "--no-projection"]
         if pretrain:
             args += ["--pretrain-data", str(resolve_user_path(pretrain_data)), "--pretrain-steps", str(pretrain_steps)]
         for folder in [data] + ([pretrain_data] if pretrain else []):

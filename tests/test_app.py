@@ -1,5 +1,7 @@
 """Every page of the Streamlit app, driven by AppTest on the bundled checkpoint."""
 
+import json
+
 import pytest
 from conftest import ROOT, tiny_model, tiny_train
 from streamlit.testing.v1 import AppTest
@@ -115,11 +117,13 @@ def test_train_page_validates_and_starts_a_run(runs_dir, demo_dir):
     at.selectbox(key="train_resolution").set_value(32)
     at.number_input(key="train_width").set_value(8)
     at.selectbox(key="train_device").set_value("cpu")
+    at.checkbox(key="train_projection").set_value(True)
     at.button[0].click().run()
     assert at.success and not at.error, [e.value for e in at.error]
     from gan.train.launcher import wait
 
     assert wait(runs_dir / "tiny", timeout=120).state == "finished"
+    assert json.loads((runs_dir / "tiny" / "config.json").read_text())["model"]["projection"] is True
     at.run()
     assert any("tiny" in m.value and "finished" in m.value for m in at.markdown)
 

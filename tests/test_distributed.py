@@ -19,7 +19,8 @@ from gan.train.loop import PhaseTrainer
 
 TRAIN_ARGS = ["--resolution", "32", "--latent-dim", "16", "--width", "8", "--genre-embedding-dim", "8",
               "--batch-size", "16", "--checkpoint-every", "3", "--sample-every", "3", "--log-every", "1",
-              "--ema-decay", "0.9", "--precision", "fp32", "--device", "cpu", "--no-progress"]
+              "--ema-decay", "0.9", "--precision", "fp32", "--device", "cpu", "--no-progress",
+              "--augment", "translation,cutout", "--mode-seeking-weight", "1", "--projection"]
 CHECKPOINT_FILES = ("generator.safetensors", "discriminator.safetensors", "training_state.safetensors")
 
 

@@ -12,7 +12,7 @@ def test_shapes_for_each_resolution(resolution):
     images = G(torch.randn(2, config.latent_dim), torch.tensor([0, 2]))
     assert images.shape == (2, 3, resolution, resolution)
     assert images.min() >= -1 and images.max() <= 1
-    realness, logits = D(images)
+    realness, logits = D(images, torch.tensor([0, 2]))
     assert realness.shape == (2,)
     assert logits.shape == (2, 3)
 
@@ -42,8 +42,25 @@ def test_carry_over_keeps_matching_layers_and_reports_fresh_ones():
     assert torch.equal(fine.seed[0].weight[:latent], pre.seed[0].weight)
     assert torch.equal(fine.to_rgb[0].weight, pre.to_rgb[0].weight)
     D_pre, D_fine = Discriminator(tiny_model()), Discriminator(tiny_model(genres=["a", "b"]))
-    fresh_d = carry_over_weights(D_fine, D_pre.state_dict())
-    assert fresh_d == ["genre_head.weight", "genre_head.bias"]
+    assert carry_over_weights(D_fine, D_pre.state_dict()) == ["genre_head.weight", "genre_head.bias"]
+    D_projection = Discriminator(tiny_model(genres=["a", "b"], projection=True))
+    fresh_d = carry_over_weights(D_projection, D_pre.state_dict())
+    assert fresh_d[:2] == ["genre_head.weight", "genre_head.bias"]
+    assert fresh_d[2:] and all(name.startswith("genre_projection.") for name in fresh_d[2:])
+
+
+def test_projection_makes_realness_depend_on_the_genre():
+    images = torch.randn(2, 3, 32, 32)
+    D = Discriminator(tiny_model(resolution=32, genres=["a", "b"], projection=True)).eval()  # no power iteration
+    as_a, logits_a = D(images, torch.tensor([0, 0]))
+    as_b, logits_b = D(images, torch.tensor([1, 1]))
+    assert not torch.allclose(as_a, as_b)
+    assert torch.equal(logits_a, logits_b)  # the classifier head does not look at the genre asked for
+    with pytest.raises(ValueError, match="needs the genre"):
+        D(images)
+    plain = Discriminator(tiny_model(resolution=32, genres=["a", "b"])).eval()
+    assert plain.genre_projection is None
+    assert torch.equal(plain(images, torch.tensor([0, 0]))[0], plain(images, torch.tensor([1, 1]))[0])
 
 
 def test_discriminator_sees_a_collapsed_batch():

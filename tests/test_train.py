@@ -71,10 +71,12 @@ def test_pretraining_weights_carry_into_finetuning(tmp_path, demo_dir):
     assert not torch.allclose(pre_w, fresh_w, atol=1e-3)
 
 
-def test_resume_continues_exactly_where_it_stopped(tmp_path, demo_dir):
-    straight = run_training(tmp_path / "straight", _plan(demo_dir, steps=6, checkpoint_every=2), progress=False)
+@pytest.mark.parametrize("augment", ["none", "translation,cutout"])
+def test_resume_continues_exactly_where_it_stopped(tmp_path, demo_dir, augment):
+    straight = run_training(tmp_path / "straight", _plan(demo_dir, steps=6, checkpoint_every=2, augment=augment),
+                            progress=False)
 
-    plan = _plan(demo_dir, steps=6, checkpoint_every=2)
+    plan = _plan(demo_dir, steps=6, checkpoint_every=2, augment=augment)
     plan.finetune.train.steps = 4  # an interrupted run: stopped after its step-4 checkpoint
     run_training(tmp_path / "resumed", plan, progress=False)
     config_path = tmp_path / "resumed" / "config.json"
@@ -146,3 +148,46 @@ def test_a_finished_run_trains_on_for_longer(tmp_path, demo_dir):
     assert json.loads((tmp_path / "run" / "config.json").read_text())["finetune"]["train"]["steps"] == 6
     with pytest.raises(GanError, match="already at fine-tuning step 6"):
         run_training(tmp_path / "run", resume=True, progress=False, finetune_steps=4)
+
+
+def test_a_run_from_before_newer_options_still_resumes(tmp_path, demo_dir):
+    """Run folders and checkpoints written before the projection discriminator, augmentation and
+    the mode-seeking term existed lack those fields and the augmentation RNG state: they read as
+    off and train on."""
+    from safetensors.torch import save_file
+
+    run_training(tmp_path / "run", _plan(demo_dir, steps=3), progress=False)
+    for path in (tmp_path / "run").rglob("config.json"):
+        config = json.loads(path.read_text())
+        del config["model"]["projection"]
+        train = config["train"] if "train" in config else config["finetune"]["train"]  # checkpoint or run folder
+        del train["augment"], train["mode_seeking_weight"]
+        path.write_text(json.dumps(config))
+    for path in (tmp_path / "run").rglob("training_state.safetensors"):
+        state = load_file(str(path))
+        del state["rng.augment"]
+        save_file(state, str(path))
+    final = run_training(tmp_path / "run", resume=True, progress=False, finetune_steps=6)
+    config = read_checkpoint_config(final)
+    assert config["model"].projection is False
+    assert (config["train"].augment, config["train"].mode_seeking_weight) == ("none", 0.0)
+    assert not any(name.startswith("genre_projection") for name in load_file(str(final / "discriminator.safetensors")))
+
+
+def test_mode_seeking_term_pairs_fakes_and_is_logged(tmp_path, demo_dir):
+    from gan.train.loop import mode_seeking_ratio
+
+    noise = torch.randn(4, 16)
+    same = torch.ones(4, 3, 8, 8)
+    assert torch.equal(mode_seeking_ratio(same, noise), torch.zeros(2))  # noise ignored: ratio 0
+    apart = torch.stack([torch.zeros(3, 8, 8), torch.ones(3, 8, 8)] * 2)
+    expected = 1 / (noise[0::2] - noise[1::2]).abs().mean(1)
+    assert torch.allclose(mode_seeking_ratio(apart, noise), expected)
+
+    trainer = _trainer(tmp_path, demo_dir, mode_seeking_weight=1.0)
+    stats = trainer.train_step(*trainer.next_batch())
+    assert stats["g_spread"] > 0 and torch.isfinite(stats["g_loss"])
+    with pytest.raises(GanError, match="--batch-size 7 must give each of the 1 process"):
+        _trainer(tmp_path, demo_dir, mode_seeking_weight=1.0, batch_size=7)
+    with pytest.raises(GanError, match="--mode-seeking-weight must not be negative"):
+        tiny_train(mode_seeking_weight=-1).validate()

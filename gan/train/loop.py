@@ -42,6 +42,7 @@ from gan.data.batches import RandomBatches
 from gan.data.folders import ImageSet
 from gan.errors import GanError
 from gan.models import Discriminator, Generator, carry_over_weights
+from gan.train.augment import DiffAugment
 from gan.train.device import autocast, resolve_device, resolve_precision
 from gan.train.distributed import World, all_mean, check_in_sync, convert_batchnorm, current_world
 from gan.train.run import RunFolder
@@ -100,6 +101,19 @@ def initialise_from(nets: Networks, checkpoint: Path) -> list[str]:
     return fresh
 
 
+def mode_seeking_ratio(fakes: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """For consecutive pairs of fakes (same genre, different noise): how far apart the images
+    are for how far apart their noise is (MSGAN, Mao et al., 2019), one value per pair.
+
+    The generator is rewarded for keeping this high (its loss adds 1 / ratio): a generator that
+    ignores its noise and draws one cover per genre has a ratio near 0 and pays for it. Per-pair
+    values, averaged, keep N ranks' losses equal to one process's.
+    """
+    image_gap = (fakes[0::2].float() - fakes[1::2].float()).abs().mean(dim=(1, 2, 3))
+    noise_gap = (noise[0::2] - noise[1::2]).abs().mean(dim=1)
+    return image_gap / noise_gap
+
+
 class PhaseTrainer:
     """Trains one phase (pre-training or fine-tuning) and writes its outputs into the run folder."""
 
@@ -120,6 +134,12 @@ class PhaseTrainer:
                                      train.channels_last)
         self.nets = build_networks(model, train, self.device, self.world)
         self.noise_rng = torch.Generator(self.device).manual_seed(train.seed + 2)
+        self.augment_rng = torch.Generator(self.device).manual_seed(train.seed + 4)
+        local_batch = self.batches.local.stop - self.batches.local.start
+        if train.mode_seeking_weight > 0 and (local_batch % 2 or self.batches.local.start % 2):
+            raise GanError(f"--mode-seeking-weight pairs covers within a batch: --batch-size {train.batch_size} "
+                           f"must give each of the {self.world.world_size} process(es) an even share")
+        self.augment = DiffAugment(train.augment_policy, self.augment_rng, train.batch_size, self.batches.local)
         self.fixed_noise = torch.randn(train.sample_rows, model.latent_dim,
                                        generator=torch.Generator().manual_seed(train.seed + 3)).to(self.device)
         self.step = 0
@@ -147,15 +167,19 @@ class PhaseTrainer:
         # Noise for the global batch, sliced like the data: N ranks compute what one process would.
         n = cfg.batch_size
         noise = torch.randn(n, self.model_config.latent_dim, generator=self.noise_rng, device=self.device)[self.batches.local]
-        fake_labels = (torch.randint(self.model_config.num_genres, (n,), generator=self.noise_rng,
-                                     device=self.device)[self.batches.local] if self.conditional else None)
+        fake_labels = None
+        if self.conditional:
+            fake_labels = torch.randint(self.model_config.num_genres, (n,), generator=self.noise_rng, device=self.device)
+            if cfg.mode_seeking_weight > 0:
+                fake_labels[1::2] = fake_labels[0::2]  # consecutive fakes pair up: same genre, other noise
+            fake_labels = fake_labels[self.batches.local]
 
         # D step: real covers high, fakes low, and the genre of real covers.
         self.nets.discriminator.requires_grad_(True)
         with autocast(self.device, self.dtype):
             fake = G(noise, fake_labels)
-            real_score, real_logits = D(real)
-            fake_score, _ = D(fake.detach())
+            real_score, real_logits = D(self.augment(real), real_labels)
+            fake_score, _ = D(self.augment(fake.detach()), fake_labels)
         d_adv = F.relu(1 - real_score.float()).mean() + F.relu(1 + fake_score.float()).mean()
         d_genre = F.cross_entropy(real_logits.float(), real_labels) if self.conditional else real_score.new_zeros(())
         d_loss = d_adv + cfg.genre_loss_weight * d_genre
@@ -166,10 +190,13 @@ class PhaseTrainer:
         # G step: fool D, and be recognised as the genre asked for. D's weights need no gradient here.
         self.nets.discriminator.requires_grad_(False)
         with autocast(self.device, self.dtype):
-            g_score, fake_logits = self.d_judge(fake)
+            g_score, fake_logits = self.d_judge(self.augment(fake), fake_labels)
         g_adv = -g_score.float().mean()
         g_genre = F.cross_entropy(fake_logits.float(), fake_labels) if self.conditional else g_adv.new_zeros(())
         g_loss = g_adv + cfg.genre_loss_weight * g_genre
+        if cfg.mode_seeking_weight > 0:
+            g_spread = mode_seeking_ratio(fake, noise)
+            g_loss = g_loss + cfg.mode_seeking_weight * (1 / (g_spread + 1e-5)).mean()
         self.nets.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.nets.opt_g.step()
@@ -181,6 +208,8 @@ class PhaseTrainer:
                 "g_adv": g_adv.detach(), "d_genre": d_genre.detach(), "g_genre": g_genre.detach(),
                 "d_real_acc": (real_score > 0).float().mean(), "d_fake_acc": (fake_score < 0).float().mean(),
             }
+            if cfg.mode_seeking_weight > 0:
+                stats["g_spread"] = g_spread.mean()
             if self.conditional:
                 stats["genre_acc"] = (real_logits.argmax(1) == real_labels).float().mean()
                 stats["fake_genre_acc"] = (fake_logits.argmax(1) == fake_labels).float().mean()
@@ -313,7 +342,8 @@ class PhaseTrainer:
         tensors_d, plain_d = optimizer_to_files(nets.opt_d, "opt_d")
         state_tensors = {**tensors_g, **tensors_d,
                          **{f"generator.{k}": v for k, v in nets.generator.state_dict().items()},
-                         "rng.data": self.batches.rng.get_state(), "rng.noise": self.noise_rng.get_state()}
+                         "rng.data": self.batches.rng.get_state(), "rng.noise": self.noise_rng.get_state(),
+                         "rng.augment": self.augment_rng.get_state()}
         state_plain = {"phase": self.phase, "step": self.step, "opt_g": plain_g, "opt_d": plain_d}
         path = self.run.checkpoint_path(self.phase, self.step)
         write_folder_atomically(path, {
@@ -343,6 +373,8 @@ class PhaseTrainer:
         optimizer_from_files(nets.opt_d, "opt_d", state, plain["opt_d"])
         self.batches.rng.set_state(state["rng.data"])
         self.noise_rng.set_state(state["rng.noise"].to(self.noise_rng.get_state().device))
+        if "rng.augment" in state:  # absent from checkpoints written before augmentation existed
+            self.augment_rng.set_state(state["rng.augment"].to(self.augment_rng.get_state().device))
         self.step = int(plain["step"])
         if self.world.is_main:
             self.run.truncate_metrics(self.phase, self.step)

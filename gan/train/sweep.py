@@ -17,17 +17,19 @@ from gan.train import run_training
 from gan.train.run import RunFolder, TrainingPlan
 
 log = logging.getLogger(__name__)
-MODEL_PARAMS = ("resolution", "latent_dim", "width", "genre_embedding_dim")
-TRAIN_PARAMS = ("batch_size", "lr_g", "lr_d", "beta1", "beta2", "genre_loss_weight", "ema_decay", "seed", "steps")
+MODEL_PARAMS = ("resolution", "latent_dim", "width", "genre_embedding_dim", "projection")
+TRAIN_PARAMS = ("batch_size", "lr_g", "lr_d", "beta1", "beta2", "genre_loss_weight", "mode_seeking_weight", "ema_decay",
+                "seed", "steps")
 SWEEPABLE = (*MODEL_PARAMS, *TRAIN_PARAMS, "pretrain")
 
 
 def _parse(param: str, raw: str):
-    if param == "pretrain":
+    kind = bool if param == "pretrain" else type(getattr(ModelConfig() if param in MODEL_PARAMS else TrainConfig(),
+                                                         param))
+    if kind is bool:
         if raw not in ("on", "off"):
-            raise GanError(f"--values for pretrain are 'on' and 'off', got {raw!r}")
+            raise GanError(f"--values for {param} are 'on' and 'off', got {raw!r}")
         return raw == "on"
-    kind = type(getattr(ModelConfig() if param in MODEL_PARAMS else TrainConfig(), param))
     try:
         return kind(raw)
     except ValueError:
