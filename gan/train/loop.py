@@ -134,12 +134,12 @@ class PhaseTrainer:
                                      train.channels_last)
         self.nets = build_networks(model, train, self.device, self.world)
         self.noise_rng = torch.Generator(self.device).manual_seed(train.seed + 2)
-        self.augment_rng = torch.Generator(self.device).manual_seed(train.seed + 4)
         local_batch = self.batches.local.stop - self.batches.local.start
         if train.mode_seeking_weight > 0 and (local_batch % 2 or self.batches.local.start % 2):
             raise GanError(f"--mode-seeking-weight pairs covers within a batch: --batch-size {train.batch_size} "
                            f"must give each of the {self.world.world_size} process(es) an even share")
-        self.augment = DiffAugment(train.augment_policy, self.augment_rng, train.batch_size, self.batches.local)
+        self.augment = DiffAugment(train.augment_policy, torch.Generator(self.device).manual_seed(train.seed + 4),
+                                   train.batch_size, self.batches.local)
         self.fixed_noise = torch.randn(train.sample_rows, model.latent_dim,
                                        generator=torch.Generator().manual_seed(train.seed + 3)).to(self.device)
         self.step = 0
@@ -343,7 +343,7 @@ class PhaseTrainer:
         state_tensors = {**tensors_g, **tensors_d,
                          **{f"generator.{k}": v for k, v in nets.generator.state_dict().items()},
                          "rng.data": self.batches.rng.get_state(), "rng.noise": self.noise_rng.get_state(),
-                         "rng.augment": self.augment_rng.get_state()}
+                         "rng.augment": self.augment.rng.get_state()}
         state_plain = {"phase": self.phase, "step": self.step, "opt_g": plain_g, "opt_d": plain_d}
         path = self.run.checkpoint_path(self.phase, self.step)
         write_folder_atomically(path, {
@@ -374,7 +374,7 @@ class PhaseTrainer:
         self.batches.rng.set_state(state["rng.data"])
         self.noise_rng.set_state(state["rng.noise"].to(self.noise_rng.get_state().device))
         if "rng.augment" in state:  # absent from checkpoints written before augmentation existed
-            self.augment_rng.set_state(state["rng.augment"].to(self.augment_rng.get_state().device))
+            self.augment.rng.set_state(state["rng.augment"].to(self.augment.rng.get_state().device))
         self.step = int(plain["step"])
         if self.world.is_main:
             self.run.truncate_metrics(self.phase, self.step)
