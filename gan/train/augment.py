@@ -19,15 +19,19 @@ import torch
 from gan.config import AUGMENTATIONS
 
 
-def translate(images: torch.Tensor, shift_y: torch.Tensor, shift_x: torch.Tensor) -> torch.Tensor:
-    """Shift each image by whole pixels (N,) x (N,), filling the uncovered border with zeros (mid-grey)."""
+def translate(images: torch.Tensor, shift_y: torch.Tensor, shift_x: torch.Tensor, reach: int) -> torch.Tensor:
+    """Shift each image by whole pixels (N,) x (N,), at most `reach` either way, filling the
+    uncovered border with zeros (mid-grey).
+
+    The padding is the bound `reach`, not the largest shift drawn: reading that from the tensors
+    would wait for the GPU at every call, three times per training step.
+    """
     n, _, h, w = images.shape
-    pad = int(max(shift_y.abs().max(), shift_x.abs().max()))
-    if pad == 0:
+    if reach == 0:
         return images
-    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
-    rows = torch.arange(h, device=images.device)[None, :] + pad - shift_y[:, None]  # (N, H)
-    cols = torch.arange(w, device=images.device)[None, :] + pad - shift_x[:, None]  # (N, W)
+    padded = torch.nn.functional.pad(images, (reach, reach, reach, reach))
+    rows = torch.arange(h, device=images.device)[None, :] + reach - shift_y[:, None]  # (N, H)
+    cols = torch.arange(w, device=images.device)[None, :] + reach - shift_x[:, None]  # (N, W)
     batch = torch.arange(n, device=images.device)[:, None, None]
     # Advanced indexing on dims 0, 2, 3 puts them first: (N, H, W, C) -> back to (N, C, H, W).
     return padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
@@ -59,9 +63,9 @@ class DiffAugment:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         _, _, h, w = images.shape
         if "translation" in self.policy:  # up to 1/8 of the side, as in DiffAugment
-            reach_y, reach_x = h // 8, w // 8
-            shift_y, shift_x = self._draw(-reach_y, reach_y + 1), self._draw(-reach_x, reach_x + 1)
-            images = translate(images, shift_y.to(images.device), shift_x.to(images.device))
+            reach = min(h, w) // 8
+            shift_y, shift_x = self._draw(-reach, reach + 1), self._draw(-reach, reach + 1)
+            images = translate(images, shift_y.to(images.device), shift_x.to(images.device), reach)
         if "cutout" in self.policy:  # a square of half the side, anywhere
             centre_y, centre_x = self._draw(0, h), self._draw(0, w)
             images = cut_out(images, centre_y.to(images.device), centre_x.to(images.device), h // 2)
