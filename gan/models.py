@@ -17,8 +17,8 @@ halves it with strided 4x4 convolutions and LeakyReLU. Two changes for stability
   projection discriminator of Miyato & Koyama, 2018). AC-GAN's realness alone is genre-blind,
   so a generator may settle on a few covers per genre that pass as real *somewhere* and that
   the classifier head files correctly; the projection term lets D judge each genre's covers
-  against that genre's real ones, which is what keeps a genre's covers as varied as its
-  real ones. The classifier head stays (it is still an AC-GAN).
+  against that genre's real ones. The classifier head stays (it is still an AC-GAN). Off by
+  default: on the demo covers it did not help (see the README's training choices).
 
 An unconditional model (no genres, used for pre-training) has the same layers minus the
 embedding and the classifier head, so its weights carry over into a conditional one.
