@@ -51,7 +51,8 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pretrain-data", help="unlabelled images for unconditional pre-training: a folder, "
                                                 "archive(s) such as OMACIR's, or a pack")
     parser.add_argument("--pretrain-steps", type=int, default=0, help="pre-training steps (default %(default)s)")
-    parser.add_argument("--init-from", help="start fine-tuning from this checkpoint or run folder")
+    parser.add_argument("--init-from", help="start fine-tuning from this checkpoint or run folder "
+                                             "(an exported one seeds the generator alone)")
     parser.add_argument("--out", required=True, help="run folder, e.g. runs/NAME")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     parser.add_argument("--resolution", type=int, default=model.resolution, help="32, 64 or 128 (default %(default)s)")

@@ -7,6 +7,7 @@ from conftest import TINY_GENRES, tiny_model, tiny_train
 from safetensors.torch import load_file
 
 from gan.checkpoint import read_checkpoint_config
+from gan.cli import main
 from gan.data.folders import load_labelled_folder
 from gan.errors import GanError
 from gan.train import PhasePlan, RunFolder, TrainingDiverged, TrainingPlan, run_training
@@ -69,6 +70,23 @@ def test_pretraining_weights_carry_into_finetuning(tmp_path, demo_dir):
                                                          seed=5), progress=False)
     fresh_w = load_file(str(final_fresh / "training_state.safetensors"))["generator.to_rgb.0.weight"]
     assert not torch.allclose(pre_w, fresh_w, atol=1e-3)
+
+
+def test_an_exported_generator_seeds_finetuning_with_a_fresh_discriminator(tmp_path, demo_dir):
+    source = run_training(tmp_path / "run", _plan(demo_dir, steps=2), progress=False)
+    main(["export", "--checkpoint", str(source), "--out", str(tmp_path / "export"), "--fp16"])
+    plan = _plan(demo_dir, steps=1, lr_g=1e-12, lr_d=1e-12)
+    plan.init_from = str(tmp_path / "export")
+    final = run_training(tmp_path / "fine", plan, progress=False)
+
+    exported = load_file(str(tmp_path / "export" / "generator.safetensors"))
+    state = load_file(str(final / "training_state.safetensors"))
+    assert torch.allclose(state["generator.to_rgb.0.weight"], exported["to_rgb.0.weight"].float(), atol=1e-3)
+    # The discriminator is the one a run of that seed starts with.
+    fresh = run_training(tmp_path / "fresh", _plan(demo_dir, steps=1, lr_g=1e-12, lr_d=1e-12), progress=False)
+    fine_d = load_file(str(final / "discriminator.safetensors"))
+    fresh_d = load_file(str(fresh / "discriminator.safetensors"))
+    assert all(torch.allclose(fine_d[name], fresh_d[name], atol=1e-6) for name in fresh_d)
 
 
 @pytest.mark.parametrize("augment", ["none", "translation,cutout"])

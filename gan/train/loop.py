@@ -83,7 +83,11 @@ def build_networks(model: ModelConfig, train: TrainConfig, device: torch.device,
 
 
 def initialise_from(nets: Networks, checkpoint: Path) -> list[str]:
-    """Seed a new phase with an earlier checkpoint's weights (pre-trained or any earlier run)."""
+    """Seed a new phase with an earlier checkpoint's weights (pre-trained or any earlier run).
+
+    An exported checkpoint (`python -m gan export`, the bundled demo) holds the EMA generator
+    alone: the generator starts from it and the discriminator starts fresh.
+    """
     read_checkpoint_config(checkpoint)  # a foreign or broken folder fails here, with its name
     live_g = load_tensors(checkpoint / GENERATOR_FILE, "generator weights")
     state_file = checkpoint / STATE_TENSORS_FILE
@@ -93,8 +97,11 @@ def initialise_from(nets: Networks, checkpoint: Path) -> list[str]:
         if live:
             live_g = live
     fresh = carry_over_weights(nets.generator, live_g)
-    fresh += carry_over_weights(nets.discriminator, load_tensors(checkpoint / DISCRIMINATOR_FILE,
-                                                                 "discriminator weights"))
+    if (checkpoint / DISCRIMINATOR_FILE).is_file():
+        fresh += carry_over_weights(nets.discriminator, load_tensors(checkpoint / DISCRIMINATOR_FILE,
+                                                                     "discriminator weights"))
+    else:
+        fresh.append("discriminator")
     if nets.ema is not None:
         nets.ema.load_state_dict(nets.generator.state_dict())
         carry_over_weights(nets.ema, load_tensors(checkpoint / GENERATOR_FILE, "generator weights"))
