@@ -8,6 +8,10 @@
   (seed 2); target: generated no higher than real + 0.05 (higher means more alike: mode collapse).
   MS-SSIM at 64 px: pytorch-msssim with a 3x3 Gaussian window (sigma 1.5) and its five default
   scales, since its default 11x11 window needs images larger than 160 px.
+* Realism (no target, a check on the other two): the median distance from each generated cover
+  to its nearest real cover of the genre (16x16 thumbnails, the seed-1 covers), divided by the
+  same for further real covers (seed 2). About 1 for covers as close to real ones as real ones
+  are; a generator that buys diversity with noise or smears scores well above its earlier self.
 
     python benchmarks/demo_quality.py [--checkpoint checkpoints/demo] [--n 200] [--pairs 300] [--json FILE]
 
@@ -33,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gan import load_generator  # noqa: E402
 from gan.data.demo import demo_covers  # noqa: E402
+from gan.eval.nearest import nearest, thumbnails  # noqa: E402
 
 MSSSIM_WINDOW = 3
 FIDELITY_TARGET = 0.85
@@ -68,6 +73,11 @@ def mean_pairwise_msssim(images: np.ndarray, pairs: int, seed: int) -> float:
     return float(scores.mean())
 
 
+def median_nearest_distance(images: np.ndarray, pool: torch.Tensor) -> float:
+    distances, _ = nearest(thumbnails(images), pool, k=1)
+    return float(distances.median())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None, help="checkpoint or run folder (default: checkpoints/demo)")
@@ -89,23 +99,26 @@ def main() -> None:
     noise = generator.sample_noise(args.n, seed=args.seed)
     rows, failures = [], []
     print(f"checkpoint {generator.checkpoint}, {args.n} covers per genre, {args.pairs} MS-SSIM pairs")
-    print(f"{'genre':12s} {'fidelity':>9s} {'(real)':>7s} {'MS-SSIM gen':>12s} {'real':>6s}")
+    print(f"{'genre':12s} {'fidelity':>9s} {'(real)':>7s} {'MS-SSIM gen':>12s} {'real':>6s} {'realism':>8s}")
     for index, genre in enumerate(genres):
         fake = generator.generate(noise, genre)
         fidelity = float((classifier.predict(features(fake)) == index).mean())
         real_fidelity = float((real_predicted[real_labels == index] == index).mean())
         gen_msssim = mean_pairwise_msssim(fake, args.pairs, args.seed)
         real_msssim = mean_pairwise_msssim(real_images[real_labels == index], args.pairs, args.seed)
+        pool = thumbnails(train_images[train_labels == index])
+        realism = (median_nearest_distance(fake, pool)
+                   / median_nearest_distance(real_images[real_labels == index], pool))
         rows.append({"genre": genre, "fidelity": fidelity, "real_fidelity": real_fidelity,
-                     "msssim_generated": gen_msssim, "msssim_real": real_msssim})
-        print(f"{genre:12s} {fidelity:9.1%} {real_fidelity:7.1%} {gen_msssim:12.3f} {real_msssim:6.3f}")
+                     "msssim_generated": gen_msssim, "msssim_real": real_msssim, "realism": realism})
+        print(f"{genre:12s} {fidelity:9.1%} {real_fidelity:7.1%} {gen_msssim:12.3f} {real_msssim:6.3f} {realism:8.2f}")
         if fidelity < FIDELITY_TARGET:
             failures.append(f"{genre}: fidelity {fidelity:.1%} < {FIDELITY_TARGET:.0%}")
         if gen_msssim > real_msssim + DIVERSITY_MARGIN:
             failures.append(f"{genre}: MS-SSIM {gen_msssim:.3f} > real {real_msssim:.3f} + {DIVERSITY_MARGIN}")
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "genre"}
     print(f"{'mean':12s} {mean['fidelity']:9.1%} {mean['real_fidelity']:7.1%} {mean['msssim_generated']:12.3f} "
-          f"{mean['msssim_real']:6.3f}")
+          f"{mean['msssim_real']:6.3f} {mean['realism']:8.2f}")
     print("all targets met" if not failures else "targets missed: " + "; ".join(failures))
     if args.json:
         Path(args.json).write_text(json.dumps({"checkpoint": str(generator.checkpoint), "n": args.n,
