@@ -13,7 +13,7 @@
   same for further real covers (seed 2). About 1 for covers as close to real ones as real ones
   are; a generator that buys diversity with noise or smears scores well above its earlier self.
 
-    python benchmarks/demo_quality.py [--checkpoint checkpoints/demo] [--n 200] [--pairs 300] [--json FILE]
+    python benchmarks/demo_quality.py [--checkpoint checkpoints/demo] [--n 200] [--pairs 300] [--seed 0] [--json FILE]
 
 Exits with status 1 when a target is missed.
 """
