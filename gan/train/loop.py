@@ -89,7 +89,7 @@ def initialise_from(nets: Networks, checkpoint: Path) -> list[str]:
     alone: the generator starts from it and the discriminator starts fresh.
     """
     read_checkpoint_config(checkpoint)  # a foreign or broken folder fails here, with its name
-    live_g = load_tensors(checkpoint / GENERATOR_FILE, "generator weights")
+    ema_g = live_g = load_tensors(checkpoint / GENERATOR_FILE, "generator weights")
     state_file = checkpoint / STATE_TENSORS_FILE
     if state_file.is_file():  # prefer the optimiser-trained G (it pairs with D); EMA seeds the EMA
         state = load_tensors(state_file, "training state")
@@ -104,7 +104,7 @@ def initialise_from(nets: Networks, checkpoint: Path) -> list[str]:
         fresh.append("discriminator")
     if nets.ema is not None:
         nets.ema.load_state_dict(nets.generator.state_dict())
-        carry_over_weights(nets.ema, load_tensors(checkpoint / GENERATOR_FILE, "generator weights"))
+        carry_over_weights(nets.ema, ema_g)
     return fresh
 
 
