@@ -5,6 +5,7 @@ download does not work here. Screenshots land in test-artifacts/.
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -103,7 +104,9 @@ def test_every_page_and_a_slider(server, browser):
         page.keyboard.press("ArrowRight")
     _settle(page, "Latent explorer")
     expect(cover).not_to_have_attribute("src", before, timeout=30000)
-    assert "pc0=" in page.url  # the view is in the URL, so it can be shared
+    # The view is in the URL, so it can be shared. The page writes the URL after drawing the
+    # cover, so the browser may show the new cover a moment before the new URL: wait for it.
+    expect(page).to_have_url(re.compile(r"[?&]pc0="), timeout=30000)
     page.screenshot(path=ARTIFACTS / "latent-after-slider.png", full_page=True)
 
     shared = browser.new_page()
