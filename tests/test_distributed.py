@@ -18,7 +18,8 @@ from gan.train.distributed import GlobalBatchNorm2d, World, weights_digest
 from gan.train.loop import PhaseTrainer
 
 TRAIN_ARGS = ["--resolution", "32", "--latent-dim", "16", "--width", "8", "--genre-embedding-dim", "8",
-              "--batch-size", "16", "--checkpoint-every", "3", "--sample-every", "3", "--log-every", "1",
+              "--batch-size", "16", "--checkpoint-every", "1", "--keep-checkpoints", "100", "--sample-every", "3",
+              "--log-every", "1",
               "--ema-decay", "0.9", "--precision", "fp32", "--device", "cpu", "--no-progress",
               "--augment", "translation,cutout", "--mode-seeking-weight", "1", "--projection"]
 CHECKPOINT_FILES = ("generator.safetensors", "discriminator.safetensors", "training_state.safetensors")
@@ -37,23 +38,49 @@ def _train(args: list[str], processes: int, cwd) -> subprocess.CompletedProcess:
     return result
 
 
-def _max_difference(a, b) -> float:
-    """Largest weight difference between two checkpoints; RNG states and steps must be equal.
+def _weights(checkpoint) -> torch.Tensor:
+    """Every weight and batch-norm statistic of a checkpoint as one float64 vector (Adam's moments and
+    the RNG states left out); the RNG states and step counters must be equal."""
+    parts = []
+    for name in CHECKPOINT_FILES:
+        tensors = load_file(checkpoint / name)
+        for key in sorted(tensors):
+            if tensors[key].is_floating_point() and not key.startswith("opt_"):
+                parts.append(tensors[key].double().flatten())
+    return torch.cat(parts)
 
-    Adam's moment estimates are left out: they are gradient-sized, and a float rounding in a
-    near-zero gradient shows there first without moving the weights."""
-    worst = 0.0
+
+def _assert_same_state(a, b) -> None:
     for name in CHECKPOINT_FILES:
         ta, tb = load_file(a / name), load_file(b / name)
         assert ta.keys() == tb.keys()
         for key in ta:
-            if key.startswith("opt_"):
-                continue
-            if ta[key].is_floating_point():
-                worst = max(worst, (ta[key] - tb[key]).abs().max().item())
-            else:
+            if not ta[key].is_floating_point():
                 assert torch.equal(ta[key], tb[key]), key
-    return worst
+
+
+def _relative_difference(run_a, run_b, step: int) -> float:
+    """How far run A's weights at `step` are from run B's, as a share of how far run B moved in that step.
+
+    Two processes sum each gradient in another order than one process, so the two runs start to
+    differ by float32 rounding (about 1e-5 of a step's movement after one step). Adam then divides
+    every gradient element by its own running size, so an element whose gradient is a near-cancelling
+    sum turns that rounding into a visible change of its update, and the gap grows from step to step:
+    on an AMD EPYC it reached 0.4% of a step's movement at step 8 (the largest single weight 1.8e-4
+    apart), on an Intel Xeon less. A real difference (other batches, noise, augmentation or batch-norm
+    statistics on one rank) is as large as the step itself: a ratio near 1. So 2% separates the two
+    with a margin either way; an element-wise bound cannot, since rounding alone can move one weight
+    by up to a learning rate per step.
+    """
+    a = run_a / f"checkpoints/finetune-{step:07d}"
+    b = run_b / f"checkpoints/finetune-{step:07d}"
+    before = run_b / f"checkpoints/finetune-{step - 1:07d}"
+    _assert_same_state(a, b)
+    moved = (_weights(b) - _weights(before)).norm()
+    return float((_weights(a) - _weights(b)).norm() / moved)
+
+
+MAX_RELATIVE_DIFFERENCE = 0.02
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +98,7 @@ def test_two_processes_train_exactly_like_one(runs):
     # Same global batches, noise, batch-norm statistics and averaged gradients: only the order of
     # floating-point sums differs.
     for step in (3, 6):
-        name = f"checkpoints/finetune-{step:07d}"
-        assert _max_difference(cwd / "two" / name, cwd / "one" / name) < 1e-4
+        assert _relative_difference(cwd / "two", cwd / "one", step) < MAX_RELATIVE_DIFFERENCE
 
 
 def test_only_rank_zero_writes(runs):
@@ -92,10 +118,9 @@ def test_resume_on_two_processes_matches_one(runs):
     assert resumed.stderr.count("resuming finetune from step 6") == 1  # rank 0 logs, rank 1 does not
     _train(["--out", "one", "--resume", "--steps", "8", *TRAIN_ARGS], 1, cwd)
     _train(["--out", "two-then-one", "--resume", "--steps", "8", *TRAIN_ARGS], 1, cwd)
-    name = "checkpoints/finetune-0000008"
-    assert _max_difference(cwd / "two" / name, cwd / "one" / name) < 1e-4
+    assert _relative_difference(cwd / "two", cwd / "one", 8) < MAX_RELATIVE_DIFFERENCE
     # The random streams are global, so a run may continue on another number of processes.
-    assert _max_difference(cwd / "two-then-one" / name, cwd / "one" / name) < 1e-4
+    assert _relative_difference(cwd / "two-then-one", cwd / "one", 8) < MAX_RELATIVE_DIFFERENCE
 
 
 def test_global_batch_must_split_evenly(tmp_path, demo_dir):
