@@ -13,16 +13,18 @@ renamed into place, so a crash or `kill -9` leaves either the old checkpoint or 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from gan import __version__
@@ -38,6 +40,7 @@ STATE_TENSORS_FILE = "training_state.safetensors"
 STATE_JSON_FILE = "training_state.json"
 CHECKPOINTS_DIR = "checkpoints"
 PHASE_ORDER = {"pretrain": 0, "finetune": 1}
+MAX_JSON_BYTES = 32 << 20
 
 
 def versions() -> dict[str, str]:
@@ -61,12 +64,18 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json(path: Path, what: str = "file") -> Any:
     try:
+        if path.stat().st_size > MAX_JSON_BYTES:  # ours are kilobytes: refuse before reading
+            raise GanError(f"{path}: {path.stat().st_size} bytes, too large for a {what} (at most {MAX_JSON_BYTES})")
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except FileNotFoundError:
         raise GanError(f"{path}: {what} not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise GanError(f"{path}: not valid JSON ({error})") from None
+    except RecursionError:
+        raise GanError(f"{path}: not valid JSON (nested too deeply)") from None
+    except OSError as error:
+        raise GanError(f"{path}: cannot read the {what} ({error.strerror})") from None
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -154,6 +163,31 @@ def load_tensors(path: Path, what: str) -> dict[str, torch.Tensor]:
         raise GanError(f"{path}: not a readable safetensors file ({error})") from None
 
 
+def tensor_shapes(path: Path, what: str) -> dict[str, tuple[int, ...]]:
+    """The names and shapes of the tensors in a safetensors file, from its header alone."""
+    if not path.is_file():
+        raise GanError(f"{path}: {what} not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {name: tuple(f.get_slice(name).get_shape()) for name in f.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise GanError(f"{path}: not a readable safetensors file ({error})") from None
+
+
+def check_weights(path: Path, expected: dict[str, torch.Tensor], what: str) -> None:
+    """Refuse a weights file whose tensor names or shapes differ from `expected` (a state dict,
+    possibly on the meta device), reading the file's header only."""
+    found = tensor_shapes(path, what)
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = [k for k in expected if k in found and found[k] != tuple(expected[k].shape)]
+    if missing or unexpected or wrong:
+        detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
+                  else "shape mismatch in " + ", ".join(f"{k} {list(found[k])} (expected {list(expected[k].shape)})"
+                                                        for k in wrong[:3]))
+        raise GanError(f"{path}: weights do not match the model in {CONFIG_FILE} ({detail})")
+
+
 def _is_checkpoint(folder: Path) -> bool:
     return (folder / CONFIG_FILE).is_file() and (folder / GENERATOR_FILE).is_file()
 
@@ -188,32 +222,52 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     raise GanError(f"{path}: not a checkpoint (no {CONFIG_FILE}) and not a run folder with checkpoints")
 
 
+@dataclass
+class CheckpointConfig:
+    """What a checkpoint's config.json holds (see `checkpoint_config`), checked field by field on
+    reading; keys not listed here are kept as they are."""
+
+    format: str
+    format_version: int
+    model: ModelConfig
+    phase: str | None = None
+    step: int | None = None
+    ema: bool | None = None
+    train: TrainConfig | None = None
+    data: DataConfig | None = None
+    versions: dict[str, str] | None = None
+    created: str | None = None
+    exported_from: str | None = None
+    weights_dtype: str | None = None
+
+    def validate(self) -> None:
+        if self.phase is not None and self.phase not in PHASE_ORDER:
+            raise GanError(f"phase must be one of {tuple(PHASE_ORDER)}, got {self.phase!r}")
+        if self.step is not None and self.step < 0:
+            raise GanError(f"step must not be negative, got {self.step}")
+
+
 def read_checkpoint_config(folder: Path) -> dict[str, Any]:
-    """Read and check `config.json`; return it with `model` rebuilt as a ModelConfig."""
-    config = read_json(folder / CONFIG_FILE, "checkpoint config")
+    """Read and check `config.json`; return it with `model`, `train` and `data` as config dataclasses."""
+    path = folder / CONFIG_FILE
+    config = read_json(path, "checkpoint config")
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise GanError(f"{folder / CONFIG_FILE}: not a CoverGAN checkpoint (missing \"format\": \"{FORMAT}\")")
-    if config.get("format_version", 0) > FORMAT_VERSION:
-        raise GanError(f"{folder / CONFIG_FILE}: checkpoint format {config['format_version']} is newer than this "
-                       f"CoverGAN understands ({FORMAT_VERSION}); upgrade CoverGAN")
-    config["model"] = from_dict(ModelConfig, config.get("model"), str(folder / CONFIG_FILE))
-    config["model"].validate()
-    if config.get("train"):
-        config["train"] = from_dict(TrainConfig, config["train"], str(folder / CONFIG_FILE))
-    if config.get("data"):
-        config["data"] = from_dict(DataConfig, config["data"], str(folder / CONFIG_FILE))
-    return config
+        raise GanError(f"{path}: not a CoverGAN checkpoint (missing \"format\": \"{FORMAT}\")")
+    version = config.get("format_version")
+    if type(version) is not int or version < 1:  # noqa: E721 (a bool is not a version)
+        raise GanError(f"{path}: format_version must be a whole number from 1, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise GanError(f"{path}: checkpoint format {version} is newer than this CoverGAN understands "
+                       f"({FORMAT_VERSION}); upgrade CoverGAN")
+    known = {f.name for f in dataclasses.fields(CheckpointConfig)}
+    checked = from_dict(CheckpointConfig, {k: v for k, v in config.items() if k in known}, str(path))
+    return {**config, **{name: getattr(checked, name) for name in known}}
 
 
 def load_weights(module: torch.nn.Module, path: Path, what: str) -> None:
-    """Load safetensors weights into a module; a shape or name mismatch is a user-facing error."""
-    tensors = load_tensors(path, what)
+    """Load safetensors weights into a module; a shape or name mismatch is a user-facing error,
+    found from the file's header before any tensor is read."""
     own = module.state_dict()
-    missing = sorted(set(own) - set(tensors))
-    unexpected = sorted(set(tensors) - set(own))
-    wrong = [k for k in own if k in tensors and tensors[k].shape != own[k].shape]
-    if missing or unexpected or wrong:
-        detail = (f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}" if unexpected
-                  else f"shape mismatch in {wrong[:3]}")
-        raise GanError(f"{path}: weights do not match the model in {CONFIG_FILE} ({detail})")
+    check_weights(path, own, what)
+    tensors = load_tensors(path, what)
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in tensors.items()})

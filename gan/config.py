@@ -2,13 +2,28 @@
 
 A checkpoint rebuilds its model from `ModelConfig` alone, so there is no second place where
 the architecture is described.
+
+Config files come from anywhere (a downloaded checkpoint, a hand-edited run), so `from_dict`
+checks every field against its annotation (`int` is an int, not "128" or 128.0; `list[str]` is a
+list of strings) and against `LIMITS`, then runs the dataclass's own `validate()`; any mismatch is
+one `GanError` naming the file and the field. A field added later with a plain type (bool, int,
+float, str, `X | None`, `list[X]`, `dict[str, X]`, or another dataclass) is checked with no change
+here, and a file written before it existed loads with its default. We check by hand rather than
+with pydantic: these ~80 lines are smaller than the glue pydantic would need (strict mode, error
+messages flattened to one line, dataclasses that must stay plain for `to_dict` and the CLI), and
+they add no dependency.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+import typing
+import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union
 
 from gan.errors import GanError
 
@@ -17,6 +32,12 @@ PHASES = ("pretrain", "finetune")
 PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda")
 AUGMENTATIONS = ("translation", "cutout")  # see gan.train.augment
+MAX_GENRES = 1000
+MAX_GENRE_NAME = 64
+MAX_TEXT = 4096  # characters in any string field (a path at most)
+MAX_ITEMS = 10_000  # entries in any list or dict field without its own limit
+# Genre names become folder names (`generate` writes OUT/<genre>/): this set has no path separator.
+GENRE_NAME_PUNCTUATION = " -_&+.'"
 
 
 @dataclass
@@ -35,16 +56,8 @@ class ModelConfig:
     projection: bool = False  # genre-aware realness in D (projection discriminator); see gan.models
 
     def validate(self) -> None:
-        if self.resolution not in SUPPORTED_RESOLUTIONS:
-            raise GanError(f"--resolution must be one of {SUPPORTED_RESOLUTIONS}, got {self.resolution}")
-        if not 1 <= self.latent_dim <= 4096:
-            raise GanError(f"--latent-dim must be between 1 and 4096, got {self.latent_dim}")
-        if not 4 <= self.width <= 1024:
-            raise GanError(f"--width must be between 4 and 1024, got {self.width}")
-        if self.genre_embedding_dim < 1:
-            raise GanError(f"genre_embedding_dim must be positive, got {self.genre_embedding_dim}")
-        if len(set(self.genres)) != len(self.genres):
-            raise GanError(f"genre names must be unique, got {self.genres}")
+        check_fields(self)
+        check_genre_names(self.genres, "genres")
 
     @property
     def num_genres(self) -> int:
@@ -87,30 +100,19 @@ class TrainConfig:
         return tuple(name for name in (part.strip() for part in self.augment.split(",")) if name and name != "none")
 
     def validate(self) -> None:
-        if self.phase not in PHASES:
-            raise GanError(f"phase must be one of {PHASES}, got {self.phase!r}")
-        for name in ("steps", "batch_size", "log_every", "sample_every", "checkpoint_every",
-                     "keep_checkpoints", "sample_rows"):
-            if getattr(self, name) < 1:
-                raise GanError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        check_fields(self)
         for name in ("lr_g", "lr_d"):
             if not getattr(self, name) > 0:
                 raise GanError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
         for name in ("beta1", "beta2", "ema_decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise GanError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
-        if self.mode_seeking_weight < 0:
-            raise GanError(f"--mode-seeking-weight must not be negative, got {self.mode_seeking_weight}")
-        if self.genre_loss_weight < 0:
-            raise GanError(f"--genre-loss-weight must not be negative, got {self.genre_loss_weight}")
         unknown = [name for name in self.augment_policy if name not in AUGMENTATIONS]
         if unknown:
             raise GanError(f"--augment: unknown augmentation(s) {unknown}; use 'none' or a comma-separated "
                            f"subset of {','.join(AUGMENTATIONS)}")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise GanError(f"--device must be one of {DEVICES} or cuda:N, got {self.device!r}")
-        if self.precision not in PRECISIONS:
-            raise GanError(f"--precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
 @dataclass
@@ -124,6 +126,55 @@ class DataConfig:
     genres: list[str] = field(default_factory=list)
     images_per_genre: dict[str, int] = field(default_factory=dict)
 
+    def validate(self) -> None:
+        check_fields(self)
+        check_genre_names(self.genres, "genres")
+        unknown = sorted(set(self.images_per_genre) - set(self.genres))
+        if unknown:
+            raise GanError(f"images_per_genre names genre(s) {unknown[:3]} that are not in genres")
+
+
+@dataclass(frozen=True)
+class Between:
+    """Inclusive bounds of a number, or of the length of a string, list or dict."""
+
+    low: float | None = None
+    high: float | None = None
+
+
+# The values each field may take beyond its type: a `Between` or a tuple of choices. Sizes are
+# bounded so that no file can make us allocate without limit; fields not listed are checked for
+# type only (and strings, lists and dicts for length, MAX_TEXT and MAX_ITEMS).
+LIMITS: dict[type, dict[str, Between | tuple]] = {
+    ModelConfig: {
+        "resolution": SUPPORTED_RESOLUTIONS,
+        "latent_dim": Between(1, 4096),
+        "width": Between(4, 1024),
+        "genre_embedding_dim": Between(1, 4096),
+        "genres": Between(0, MAX_GENRES),
+    },
+    TrainConfig: {
+        "phase": PHASES,
+        "steps": Between(1, 10**9),
+        "batch_size": Between(1, 65536),
+        "genre_loss_weight": Between(0),
+        "mode_seeking_weight": Between(0),
+        "seed": Between(-2**32, 2**32),  # seed * 1_000_003 + step stays within torch's 64 bits
+        "precision": PRECISIONS,
+        "log_every": Between(1),
+        "sample_every": Between(1),
+        "checkpoint_every": Between(1),
+        "keep_checkpoints": Between(1),
+        "sample_rows": Between(1, 256),
+        "max_loss": Between(0),
+    },
+    DataConfig: {
+        "num_images": Between(0),
+        "num_skipped": Between(0),
+        "genres": Between(0, MAX_GENRES),
+        "images_per_genre": Between(0, MAX_GENRES),
+    },
+}
 
 T = TypeVar("T")
 
@@ -132,15 +183,154 @@ def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
-    """Build a dataclass from JSON data, naming the source and the field when it does not fit."""
+def from_dict(cls: type[T], data: Any, source: str = "config", where: str = "") -> T:
+    """Build a dataclass from JSON data, checking every field's type and limits and then the
+    class's `validate()`; a mismatch is one GanError naming `source` and the field.
+
+    Fields missing from `data` take their defaults (files written before a field existed);
+    unknown fields are refused (a typo would otherwise be ignored). `where` prefixes field names
+    in messages (e.g. "model." for the `model` object of a checkpoint's config.json).
+    """
+    within = f" in {where.rstrip('.')}" if where else ""
     if not isinstance(data, dict):
-        raise GanError(f"{source}: expected a JSON object for {cls.__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - known)
+        raise GanError(f"{source}: {where.rstrip('.') or 'the file'} must be a JSON object, got {_show(data)}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(str(k) for k in set(data) - set(fields))
     if unknown:
-        raise GanError(f"{source}: unknown field(s) {unknown} in {cls.__name__}")
-    try:
-        return cls(**data)
-    except TypeError as error:
-        raise GanError(f"{source}: {cls.__name__}: {error}") from None
+        raise GanError(f"{source}: unknown field(s) {unknown[:5]}{within}")
+    missing = [name for name, f in fields.items() if name not in data and f.init
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise GanError(f"{source}: missing field(s) {missing}{within}")
+    config = cls(**{name: _checked(value, hints[name], source, where + name) for name, value in data.items()})
+    check_fields(config, source, where)
+    if hasattr(config, "validate"):
+        try:
+            config.validate()
+        except GanError as error:
+            raise GanError(f"{source}: {where.rstrip('.') + ': ' if where else ''}{error}") from None
+    return config
+
+
+def check_fields(config: Any, source: str | None = None, where: str = "") -> None:
+    """Check each field of a config dataclass against its annotation and `LIMITS`.
+
+    Messages name the field as `source: where + name` (a file and the path to the field in it),
+    or as its command line flag (`--latent-dim`) when there is no source.
+    """
+    hints = typing.get_type_hints(type(config))
+    limits = LIMITS.get(type(config), {})
+    for f in dataclasses.fields(config):
+        label = where + f.name if source is not None else "--" + f.name.replace("_", "-")
+        value = getattr(config, f.name)
+        _checked(value, hints[f.name], source, label)
+        _check_limit(value, limits.get(f.name), source, label)
+
+
+def _checked(value: Any, kind: Any, source: str | None, label: str) -> Any:
+    """`value` if it has the type `kind` (ints widened to float, nested dataclasses built)."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        if len(options) != 1:
+            raise TypeError(f"{label}: no check for the annotation {kind}")  # a programming error
+        return _checked(value, options[0], source, label)
+    if dataclasses.is_dataclass(kind):
+        if isinstance(value, kind):
+            return value
+        return from_dict(kind, value, source or "config", label + ".")
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        value = float(value) if ok else value
+    elif kind is str:
+        ok = isinstance(value, str)
+    elif origin is list:
+        ok = isinstance(value, list)
+        if ok:
+            _check_limit(value, Between(0, MAX_ITEMS), source, label)
+            value = [_checked(v, args[0], source, f"{label}[{i}]") for i, v in enumerate(value)]
+    elif origin is dict:
+        ok = isinstance(value, dict)
+        if ok:
+            _check_limit(value, Between(0, MAX_ITEMS), source, label)
+            value = {_checked(k, args[0], source, f"{label} key"): _checked(v, args[1], source, f"{label}[{k!r}]")
+                     for k, v in value.items()}
+    else:
+        raise TypeError(f"{label}: no check for the annotation {kind}")  # a programming error
+    if not ok:
+        _fail(source, f"{label} must be {_describe(kind)}, got {_show(value)}")
+    if kind is str:
+        _check_limit(value, Between(0, MAX_TEXT), source, label)
+    return value
+
+
+def _check_limit(value: Any, limit: Between | tuple | None, source: str | None, label: str) -> None:
+    if limit is None:
+        return
+    if isinstance(limit, tuple):
+        if value not in limit:
+            _fail(source, f"{label} must be one of {limit}, got {_show(value)}")
+        return
+    sized = isinstance(value, (str, list, dict))
+    size = len(value) if sized else value
+    unit = (" characters" if isinstance(value, str) else " entries") if sized else ""
+    if limit.low is not None and size < limit.low:
+        _fail(source, f"{label} must not be negative, got {_show(size)}" if limit.low == 0 and not sized else
+              f"{label} must be at least {limit.low}{unit}, got {_show(size)}")
+    if limit.high is not None and size > limit.high:
+        _fail(source, f"{label} must be at most {limit.high}{unit}, got {_show(size)}")
+
+
+def _fail(source: str | None, message: str) -> None:
+    raise GanError(f"{source}: {message}" if source else message)
+
+
+def _describe(kind: Any) -> str:
+    names = {bool: "true or false", int: "a whole number", float: "a finite number", str: "a string"}
+    return names.get(kind) or {list: "a list", dict: "a JSON object"}.get(typing.get_origin(kind), str(kind))
+
+
+def _show(value: Any, width: int = 60) -> str:
+    """A value for a one-line message: its repr, cut short (a list or dict by its length)."""
+    text = f"a {type(value).__name__} of {len(value)}" if isinstance(value, (list, dict)) else repr(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def check_genre_names(names: Sequence[str], source: str) -> None:
+    """Refuse genre names that cannot safely be folder names, repeats and too many of them.
+
+    Genres come from folder names, CSV manifests, archive paths, packs and checkpoints, and become
+    folders (`generate` writes OUT/<genre>/), so the same rule applies wherever they enter: letters
+    and digits (any script), space and - _ & + . ' ; neither starting nor ending with a dot or a space
+    (so never '.', '..' or a hidden folder); unique even ignoring case (one folder on macOS and Windows).
+    """
+    if len(names) > MAX_GENRES:
+        raise GanError(f"{source}: {len(names)} genres; at most {MAX_GENRES} are supported")
+    seen: dict[str, str] = {}
+    for name in names:
+        if not is_genre_name(name):
+            raise GanError(f"{source}: genre {_show(name)} cannot be a folder name; use 1 to {MAX_GENRE_NAME} "
+                           f"letters, digits, spaces or {GENRE_NAME_PUNCTUATION.strip()}, neither starting nor "
+                           "ending with a dot or a space")
+        twin = seen.get(name.casefold())
+        if twin is not None:
+            raise GanError(f"{source}: genre {name!r} appears twice" if twin == name else
+                           f"{source}: genres {twin!r} and {name!r} differ only in case (one folder on macOS "
+                           "and Windows)")
+        seen[name.casefold()] = name
+
+
+def is_genre_name(name: Any) -> bool:
+    # Combining marks count as letters: macOS may spell "música" with a separate accent.
+    return (isinstance(name, str) and 1 <= len(name) <= MAX_GENRE_NAME and not name.startswith((".", " "))
+            and not name.endswith((".", " ")) and all(c.isalnum() or c in GENRE_NAME_PUNCTUATION
+                                                      or unicodedata.category(c).startswith("M") for c in name))

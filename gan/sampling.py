@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from gan.checkpoint import GENERATOR_FILE, load_weights, read_checkpoint_config, resolve_checkpoint
+from gan.checkpoint import GENERATOR_FILE, check_weights, load_weights, read_checkpoint_config, resolve_checkpoint
 from gan.config import ModelConfig
 from gan.errors import GanError
 from gan.models import Generator
@@ -122,6 +122,13 @@ def load_generator(path: str | os.PathLike | None = None, device: str = "cpu") -
     """Load a generator from a checkpoint folder or a run folder; defaults to the bundled demo."""
     folder = resolve_checkpoint(path if path is not None else DEFAULT_CHECKPOINT)
     config = read_checkpoint_config(folder)
+    # A config may describe gigabytes of weights: compare the shapes it implies (a model on the meta
+    # device allocates nothing) with the weight file's header before building the model for real.
+    # Built again rather than materialised with to_empty(), which would leave any buffer that is
+    # not in the state dict uninitialised.
+    with torch.device("meta"):
+        expected = Generator(config["model"]).state_dict()
+    check_weights(folder / GENERATOR_FILE, expected, "generator weights")
     model = Generator(config["model"])
     load_weights(model, folder / GENERATOR_FILE, "generator weights")
     try:

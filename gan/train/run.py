@@ -59,9 +59,9 @@ class TrainingPlan:
     def from_json(cls, data: dict[str, Any], source: str) -> TrainingPlan:
         if not isinstance(data, dict) or data.get("format") != RUN_FORMAT:
             raise GanError(f"{source}: not a CoverGAN run config")
-        phase = lambda p: PhasePlan(from_dict(TrainConfig, p["train"], source), p["data"]) if p else None  # noqa: E731
-        return cls(model=from_dict(ModelConfig, data["model"], source), pretrain=phase(data.get("pretrain")),
-                   finetune=phase(data.get("finetune")), init_from=data.get("init_from"))
+        # Every field checked for type and limits, nested configs included; other keys (`extra`) are not read back.
+        planned = {k: v for k, v in data.items() if k in ("model", "pretrain", "finetune", "init_from")}
+        return from_dict(cls, planned, source)
 
 
 def validate_run_name(name: str) -> None:
