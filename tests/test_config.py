@@ -17,6 +17,7 @@ from gan.cli import main
 from gan.config import DataConfig, ModelConfig, TrainConfig, check_genre_names, from_dict, to_dict
 from gan.errors import GanError
 from gan.train.launcher import list_runs
+from gan.train.run import validate_run_name
 
 
 @pytest.fixture
@@ -189,3 +190,10 @@ def test_run_config_missing_model_or_train_is_one_line_and_the_train_page_still_
         err = capsys.readouterr().err
         assert exit_info.value.code == 2 and err.count("\n") == 1 and message in err, err
     assert [status.name for status in list_runs(runs)] == ["good"]
+
+
+def test_run_names_are_matched_whole():
+    validate_run_name("ok")
+    for bad in ["ok\n", "../x", "a/b", ".hidden", "x" * 101]:
+        with pytest.raises(GanError, match="run name"):
+            validate_run_name(bad)

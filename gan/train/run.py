@@ -28,7 +28,7 @@ from gan.errors import GanError
 RUN_FORMAT = "covergan-run"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
-_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 @dataclass
@@ -66,7 +66,7 @@ class TrainingPlan:
 
 def validate_run_name(name: str) -> None:
     """Run names are plain names, never paths: the app builds `runs/<name>` from them."""
-    if not _RUN_NAME.match(name):
+    if not isinstance(name, str) or not _RUN_NAME.fullmatch(name):  # match() lets "ok\n" through
         raise GanError(f"run name {name!r}: use letters, digits, '.', '_' and '-' only (no paths, at most 100)")
 
 
