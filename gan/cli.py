@@ -242,8 +242,12 @@ def cmd_generate(args: argparse.Namespace) -> None:
         genres = [generator.genres[generator.genre_index(args.genre)]]
     noise = generator.sample_noise(args.n, args.seed)  # the same noise for every genre
     out = Path(args.out)
-    for genre in genres:
-        save_images(generator.generate(noise, genre), out / (genre or "unconditional"))
+    folders = {genre: out / (genre or "unconditional") for genre in genres}
+    for genre, folder in folders.items():  # genre names are checked on loading; this holds whatever slips by
+        if folder.resolve().parent != out.resolve():
+            raise GanError(f"genre {genre!r}: {folder} resolves outside --out {out}; nothing written")
+    for genre, folder in folders.items():
+        save_images(generator.generate(noise, genre), folder)
     print(f"wrote {args.n * len(genres)} covers to {out} ({', '.join(g or 'unconditional' for g in genres)})")
 
 

@@ -115,3 +115,27 @@ def test_sigterm_checkpoints_before_stopping(tmp_path, demo_dir):
     assert process.returncode == 130
     assert "--resume" in stderr.strip().splitlines()[-1]
     assert len(list((run / "checkpoints").glob("finetune-*"))) == 1
+
+
+@pytest.mark.parametrize("genre", ["../../escaped", "ABSOLUTE", ".."])
+def test_generate_never_writes_outside_out(tiny_run, tmp_path, monkeypatch, capsys, genre):
+    """Genre names are checked when a checkpoint loads; should one slip through, generate still
+    refuses to write anywhere but below --out."""
+    import gan.sampling
+
+    if genre == "ABSOLUTE":
+        genre = str(tmp_path / "escaped")
+
+    def slipped(*args, **kwargs):
+        generator = load_generator(*args, **kwargs)
+        generator.config.genres = [genre, "pop", "rock"]
+        return generator
+
+    load_generator = gan.sampling.load_generator
+    monkeypatch.setattr(gan.sampling, "load_generator", slipped)
+    out = tmp_path / "a" / "b" / "out"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--checkpoint", str(tiny_run), "--n", "1", "--out", str(out)])
+    assert exit_info.value.code == 2
+    assert "resolves outside --out" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.png"))

@@ -86,3 +86,23 @@ def test_csv_manifest(mixed_folder, tmp_path):
     (tmp_path / "gap.csv").write_text("path,genre\na.jpg,\n")
     with pytest.raises(GanError, match="gap.csv, line 2"):
         load_csv_manifest(tmp_path / "gap.csv", 32)
+
+
+def test_csv_manifest_saved_with_a_byte_order_mark(mixed_folder, tmp_path):
+    manifest = tmp_path / "excel.csv"
+    manifest.write_bytes(b"\xef\xbb\xbf" + f"path,genre\n{mixed_folder / 'rock' / 'a.jpg'},rock\n".encode())
+    assert load_csv_manifest(manifest, 32).genres == ["rock"]
+
+
+@pytest.mark.parametrize("genre", ["../../x", "/tmp/x", "..", ".hidden", "a\\b"])
+def test_csv_genres_that_cannot_be_folder_names_are_refused(mixed_folder, tmp_path, genre):
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f'path,genre\n{mixed_folder / "rock" / "a.jpg"},rock\n{mixed_folder / "jazz" / "c.webp"},"{genre}"\n')
+    with pytest.raises(GanError, match=f"^{manifest}: genre .* cannot be a folder name"):
+        load_dataset(manifest, 32, labelled=True)
+
+
+def test_genre_folders_differing_only_in_case_are_refused(mixed_folder):
+    _image(mixed_folder / "Rock" / "x.png")
+    with pytest.raises(GanError, match=f"^{mixed_folder}: genres 'Rock' and 'rock' differ only in case"):
+        load_labelled_folder(mixed_folder, 32)

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from gan.config import DataConfig
+from gan.config import DataConfig, check_genre_names
 from gan.data.sources import ImageSource, SourceImage, open_source
 from gan.errors import GanError
 
@@ -63,8 +63,10 @@ def load_image(file: Path | str | io.BytesIO, resolution: int) -> np.ndarray:
 
 def decode_item(item: SourceImage, resolution: int) -> np.ndarray | None:
     """The decoded pixels of one source image, or None when it cannot be read."""
+    if item.path is None and item.data is None:  # an archive member skipped unread
+        return None
     try:
-        return load_image(item.path if item.path is not None else io.BytesIO(item.data or b""), resolution)
+        return load_image(item.path if item.path is not None else io.BytesIO(item.data), resolution)
     except UNREADABLE:
         return None
 
@@ -128,6 +130,7 @@ def decode_source(source: ImageSource, resolution: int) -> ImageSet:
                                  num_skipped=len(skipped))
         return ImageSet(images, None, [], description, skipped)
     genres = source.genres or sorted({item.genre for item in kept if item.genre})
+    check_genre_names(genres, str(source.path))  # those of archives are known only now: count and case
     label_of = {g: i for i, g in enumerate(genres)}
     labels = np.array([label_of[item.genre] for item in kept], dtype=np.int64)
     counts = {g: int((labels == i).sum()) for i, g in enumerate(genres)}

@@ -11,21 +11,35 @@ Accepted sources:
 * an archive (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz, .zip) or a folder holding archives (read in
   name order, e.g. the parts of a split download); labelled archives name the genre by the first
   folder of each member's path.
+
+Genre names come from folder names, CSV cells and archive paths, and later become folder names
+(`generate` writes OUT/<genre>/), so each source checks them with `gan.config.check_genre_names`:
+an archive member `../../evil.png` or `/abs/evil.png` is refused with its archive and path named,
+never read as the genre `..` or `/`.
+
+An archive member is read into memory whole, so members larger than `MAX_MEMBER_BYTES` (judged by
+the archive's header, then by a read that stops one byte past the limit, in case the header lies)
+are skipped unread and reported with the unreadable images, as a corrupt file in a folder is.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import tarfile
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
+from gan.config import check_genre_names
 from gan.errors import GanError
 
+log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
+MAX_MEMBER_BYTES = 64 << 20  # far above any cover image; what one archive member may cost in memory
 
 
 @dataclass(frozen=True)
@@ -35,7 +49,7 @@ class SourceImage:
     name: str  # the path a user recognises: a file path, or "archive.tar:member/path.jpg"
     genre: str | None
     path: str | None = None
-    data: bytes | None = None
+    data: bytes | None = None  # neither path nor data: a member skipped unread (too large)
 
 
 def is_archive(path: Path) -> bool:
@@ -64,12 +78,26 @@ def genre_folders(root: Path) -> dict[str, list[Path]]:
     return {genre: files for genre, files in per_genre.items() if files}
 
 
+def looks_labelled(path: str | Path) -> bool:
+    """Whether a source carries genre labels in its layout: a CSV manifest, or a folder whose images
+    all sit in sub-folders (one per genre), none loose at its top. Archives count as unlabelled:
+    their layout shows only once they are read through."""
+    path = Path(path)
+    if path.is_file():
+        return path.suffix.lower() == ".csv"
+    if not path.is_dir() or any(is_image_name(p.name) and p.is_file() for p in path.iterdir()):
+        return False
+    return any(is_image_name(f.name) for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")
+               for f in d.rglob("*"))
+
+
 def read_manifest(path: Path) -> list[tuple[Path, str]]:
     """(image path, genre) rows of a `path,genre` CSV; relative paths are relative to the CSV."""
     if not path.is_file():
         raise GanError(f"{path}: manifest not found")
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        # utf-8-sig: spreadsheet programs often save CSVs with a byte-order mark before the header.
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.DictReader(f))
     except (UnicodeDecodeError, csv.Error) as error:
         raise GanError(f"{path}: not a readable CSV file ({error})") from None
@@ -81,6 +109,7 @@ def read_manifest(path: Path) -> list[tuple[Path, str]]:
             raise GanError(f"{path}, line {line}: empty 'path' or 'genre'")
         file = Path(row["path"])
         entries.append((file if file.is_absolute() else path.parent / file, row["genre"].strip()))
+    check_genre_names(sorted({genre for _, genre in entries}), str(path))
     return entries
 
 
@@ -91,29 +120,42 @@ def iter_archive(archive: Path, labelled: bool) -> Iterator[SourceImage]:
             with zipfile.ZipFile(archive) as zf:
                 for info in zf.infolist():
                     if not info.is_dir() and is_image_name(info.filename):
-                        genre = _member_genre(info.filename, labelled)
+                        genre = _member_genre(archive, info.filename, labelled)
                         if genre != "":
-                            yield SourceImage(f"{archive}:{info.filename}", genre, data=zf.read(info))
+                            with zf.open(info) as member:
+                                yield _member(archive, info.filename, genre, info.file_size, member)
         else:
             # Streaming mode ("r|*") reads a compressed tar front to back once, never seeking.
             with tarfile.open(archive, mode="r|*") as tf:
                 for member in tf:
                     if member.isfile() and is_image_name(member.name):
-                        genre = _member_genre(member.name, labelled)
+                        genre = _member_genre(archive, member.name, labelled)
                         extracted = tf.extractfile(member)
                         if genre != "" and extracted is not None:
-                            yield SourceImage(f"{archive}:{member.name}", genre, data=extracted.read())
+                            yield _member(archive, member.name, genre, member.size, extracted)
                     tf.members = []  # a streamed tar would otherwise keep every member's header
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as error:
         raise GanError(f"{archive}: cannot read the archive ({error}); it may be truncated or not an archive") from None
 
 
-def _member_genre(name: str, labelled: bool) -> str | None:
+def _member(archive: Path, name: str, genre: str | None, declared_size: int, stream: BinaryIO) -> SourceImage:
+    """One member's bytes, or an item with none (reported as unreadable) when it is too large."""
+    data = stream.read(MAX_MEMBER_BYTES + 1) if declared_size <= MAX_MEMBER_BYTES else b""
+    if declared_size > MAX_MEMBER_BYTES or len(data) > MAX_MEMBER_BYTES:
+        log.warning("%s:%s: larger than %d MiB, skipped unread", archive, name, MAX_MEMBER_BYTES >> 20)
+        return SourceImage(f"{archive}:{name}", genre)
+    return SourceImage(f"{archive}:{name}", genre, data=data)
+
+
+def _member_genre(archive: Path, name: str, labelled: bool) -> str | None:
     """The genre of a labelled member (its first folder), "" for a member outside any folder."""
     if not labelled:
         return None
     parts = [p for p in PurePosixPath(name).parts if p not in ("", ".")]
-    return parts[0] if len(parts) > 1 else ""
+    if len(parts) < 2:
+        return ""
+    check_genre_names([parts[0]], f"{archive}: member {name!r}")
+    return parts[0]
 
 
 @dataclass
@@ -154,6 +196,7 @@ def open_source(path: str | Path, labelled: bool) -> ImageSource:
     if labelled:
         per_genre = genre_folders(path)
         if per_genre:
+            check_genre_names(sorted(per_genre), str(path))
             items = [SourceImage(str(p), g, path=str(p)) for g in sorted(per_genre) for p in per_genre[g]]
             return ImageSource(path, "labelled-folder", sorted(per_genre), len(items), _folder_items=items,
                                labelled=True)
