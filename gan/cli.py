@@ -135,9 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     pack.add_argument("source", help="folder, CSV manifest (path,genre), archive (.tar[.gz], .zip) or folder of archives")
     pack.add_argument("--size", type=int, required=True, help="side in pixels, the model resolution (e.g. 64)")
     pack.add_argument("--out", required=True, help="the pack to write, e.g. data/omacir-64.pack")
-    pack.add_argument("--labelled", action="store_true",
-                      help="keep genre labels: sub-folders (or an archive's first folder) are genres; "
-                           "a CSV is always labelled")
+    labels = pack.add_mutually_exclusive_group()
+    labels.add_argument("--labelled", action="store_true", default=None,
+                        help="keep genre labels: sub-folders (or an archive's first folder) are genres "
+                             "(default: labelled when the source is a CSV or a folder of genre sub-folders)")
+    labels.add_argument("--unlabelled", dest="labelled", action="store_false",
+                        help="leave genre labels out, whatever the layout")
     pack.add_argument("--workers", type=int, default=None, help="decoding threads (default: 2 per core, at most 8)")
     pack.add_argument("--overwrite", action="store_true", help="replace an existing pack")
     pack.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -336,12 +339,14 @@ def cmd_data(args: argparse.Namespace) -> None:
     if args.data_command == "pack":
         from gan.data.pack import write_pack
 
-        labelled = args.labelled or str(args.source).lower().endswith(".csv")
         if args.workers is not None and args.workers < 1:
             raise GanError(f"--workers must be at least 1, got {args.workers}")
         progress = sys.stderr.isatty() if args.progress is None else args.progress
-        info = write_pack(args.source, args.out, args.size, labelled, args.overwrite, args.workers, progress)
-        genres = f", {len(info.genres)} genres" if info.genres else ", unlabelled"
+        info = write_pack(args.source, args.out, args.size, args.labelled, args.overwrite, args.workers, progress)
+        genres = f", {len(info.genres)} genres ({', '.join(info.genres[:8])}{', ...' if len(info.genres) > 8 else ''})" \
+            if info.genres else ", unlabelled"
+        if info.genres and args.labelled is None and info.source_kind == "labelled-folder":
+            genres += " from its sub-folders (--unlabelled leaves them out)"
         skipped = f", skipped {info.skipped} unreadable" if info.skipped else ""
         print(f"packed {info.count} images at {info.resolution} px{genres}{skipped} into {args.out} "
               f"in {info.seconds:.1f} s ({info.count / max(info.seconds, 1e-9):.0f} images/s)")

@@ -1,6 +1,8 @@
 """Archives (the form OMACIR ships in) and packed datasets."""
 
+import io
 import json
+import logging
 import shutil
 import tarfile
 import zipfile
@@ -163,3 +165,117 @@ def test_decoding_streams_a_chunk_at_a_time(demo_dir):
     assert first.images.shape == (DECODE_CHUNK, 3, 16, 16)
     assert len(pulled) <= 2 * DECODE_CHUNK
     chunks.close()
+
+
+@pytest.mark.parametrize("member, genre", [("../../evil.png", ".."), ("/abs/evil.png", "/")])
+def test_archive_member_paths_never_become_unsafe_genres(tmp_path, demo_dir, member, genre):
+    png = next((demo_dir / "unlabelled").rglob("*.png"))
+    archive = tmp_path / "covers.tar"
+    with tarfile.open(archive, "w") as tf:
+        tf.add(png, arcname="rock/a.png")
+        info = tf.gettarinfo(png, arcname="x")
+        info.name = member  # tarfile.add would strip the leading "/"; a hostile tar need not
+        with open(png, "rb") as f:
+            tf.addfile(info, f)
+    with pytest.raises(GanError) as error:
+        load_dataset(archive, 32, labelled=True)
+    assert str(error.value).startswith(f"{archive}: member {member!r}: genre {genre!r} cannot be a folder name")
+    assert len(load_dataset(archive, 32, labelled=False)) == 2  # unlabelled, member paths are only names
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_oversized_archive_members_are_skipped_unread(tmp_path, demo_dir, monkeypatch, caplog, kind):
+    """A member over the limit is reported like an unreadable image, and never read whole."""
+    from gan.data import sources
+
+    monkeypatch.setattr(sources, "MAX_MEMBER_BYTES", 4096)
+    pngs = sorted((demo_dir / "unlabelled").rglob("*.png"))[:3]
+    big = b"\x89PNG" + bytes(50_000)  # compresses to almost nothing
+    archive = tmp_path / f"covers.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            for png in pngs:
+                zf.write(png, png.name)
+            zf.writestr("huge.png", big)
+    else:
+        with tarfile.open(archive, "w") as tf:
+            for png in pngs:
+                tf.add(png, arcname=png.name)
+            info = tarfile.TarInfo("huge.png")
+            info.size = len(big)
+            tf.addfile(info, io.BytesIO(big))
+    reads = []
+    original = sources._member
+
+    def counting(archive, name, genre, declared_size, stream):
+        class Counted:
+            def read(self, n=-1):
+                data = stream.read(n)
+                reads.append((n, len(data)))
+                return data
+        return original(archive, name, genre, declared_size, Counted())
+
+    monkeypatch.setattr(sources, "_member", counting)
+    with caplog.at_level(logging.WARNING):
+        data = load_dataset(archive, 32, labelled=False)
+    assert len(data) == 3 and data.description.num_skipped == 1 and data.skipped == [f"{archive}:huge.png"]
+    assert f"{archive}:huge.png: larger than" in caplog.text
+    assert all(0 < n <= 4097 and got <= 4097 for n, got in reads)  # bounded reads only
+
+
+def test_a_folder_of_genre_folders_packs_labelled_unless_told_otherwise(tmp_path, demo_dir, capsys):
+    main(["data", "pack", str(demo_dir / "labelled"), "--size", "32", "--out", str(tmp_path / "auto.pack")])
+    out = capsys.readouterr().out
+    assert "3 genres (classical, pop, rock) from its sub-folders" in out
+    assert len(load_dataset(tmp_path / "auto.pack", 32, labelled=True).genres) == 3
+    main(["data", "pack", str(demo_dir / "labelled"), "--size", "32", "--unlabelled", "--out", str(tmp_path / "u.pack")])
+    assert "unlabelled" in capsys.readouterr().out
+    with pytest.raises(GanError, match="no genre labels"):
+        load_dataset(tmp_path / "u.pack", 32, labelled=True)
+    assert write_pack(demo_dir / "unlabelled", tmp_path / "flat.pack", 32).genres == []  # loose images
+
+
+def test_a_genre_whose_images_all_fail_to_decode_is_refused(tmp_path, demo_dir):
+    src = tmp_path / "src"
+    shutil.copytree(demo_dir / "labelled", src)
+    (src / "polka").mkdir()
+    (src / "polka" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    with pytest.raises(GanError, match=r"no readable images for genre\(s\) \['polka'\]"):
+        write_pack(src, tmp_path / "p.pack", 32)
+    assert not (tmp_path / "p.pack").exists()
+
+
+def _labelled_pack(tmp_path, demo_dir):
+    pack = tmp_path / "l.pack"
+    write_pack(demo_dir / "labelled", pack, 32, labelled=True)
+    return pack, json.loads((pack / INFO_FILE).read_text())
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("count", "128", "count must be a whole number, got '128'"),
+    ("resolution", "32", "resolution must be a whole number, got '32'"),
+    ("version", "1", "version must be a whole number, got '1'"),
+    ("genres", ["../x", "pop", "rock"], "genre '../x' cannot be a folder name"),
+    ("genres", None, "genres must be a list, got None"),
+    ("count", -5, "count must be at least 1, got -5"),
+    ("resolution", 10**9, "resolution must be between 8 and 1024"),
+])
+def test_pack_info_of_the_wrong_type_is_one_line(tmp_path, demo_dir, key, value, message):
+    pack, info = _labelled_pack(tmp_path, demo_dir)
+    (pack / INFO_FILE).write_text(json.dumps({**info, key: value}))
+    with pytest.raises(GanError) as error:
+        load_dataset(pack, 32, labelled=True)
+    assert message in str(error.value) and str(error.value).startswith(str(pack))
+
+
+@pytest.mark.parametrize("labels, message", [
+    (np.zeros(36, dtype=np.float64), "float64 labels of shape (36,)"),
+    (np.zeros((36, 2), dtype=np.int64), "int64 labels of shape (36, 2)"),
+    (np.full(36, 3, dtype=np.int64), "labels from 3 to 3 where pack.json has 3 genres"),
+])
+def test_pack_labels_are_checked_at_open(tmp_path, demo_dir, labels, message):
+    pack, _ = _labelled_pack(tmp_path, demo_dir)
+    np.save(pack / "labels.npy", labels)
+    with pytest.raises(GanError) as error:
+        open_pack(pack, 32, labelled=True)
+    assert message in str(error.value) and "\n" not in str(error.value)

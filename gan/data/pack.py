@@ -15,6 +15,7 @@ and renamed into it when complete, so an interrupted pack never looks finished.
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import time
@@ -25,15 +26,16 @@ import numpy as np
 from tqdm import tqdm
 
 from gan.checkpoint import read_json, rename_folder_into_place, write_json
-from gan.config import DataConfig
+from gan.config import DataConfig, check_genre_names, from_dict
 from gan.data.folders import ImageSet, decode_chunks, warn_skipped
-from gan.data.sources import open_source
+from gan.data.sources import looks_labelled, open_source
 from gan.errors import GanError
 
 PACK_FORMAT = "covergan-pack"
 PACK_VERSION = 1
 INFO_FILE, IMAGES_FILE, LABELS_FILE, NAMES_FILE = "pack.json", "images.u8", "labels.npy", "names.txt"
 SKIPPED_LISTED = 100  # unreadable files named in pack.json; the count is always exact
+MIN_SIZE, MAX_SIZE = 8, 1024
 
 
 @dataclass
@@ -56,19 +58,37 @@ class PackInfo:
     def labelled(self) -> bool:
         return bool(self.genres)
 
+    def validate(self) -> None:
+        """Limits beyond the field types (which `from_dict` checks), so no value reads two ways."""
+        if not MIN_SIZE <= self.resolution <= MAX_SIZE:
+            raise GanError(f"resolution must be between {MIN_SIZE} and {MAX_SIZE}, got {self.resolution}")
+        if self.count < 1:
+            raise GanError(f"count must be at least 1, got {self.count}")
+        if self.skipped < 0:
+            raise GanError(f"skipped must not be negative, got {self.skipped}")
+        check_genre_names(self.genres, "genres")
+        if set(self.images_per_genre) - set(self.genres):
+            raise GanError(f"images_per_genre names genres that are not in genres {self.genres[:5]}")
+
 
 def is_pack(path: str | os.PathLike) -> bool:
     return (Path(path) / INFO_FILE).is_file()
 
 
-def write_pack(source_path: str | os.PathLike, out: str | os.PathLike, resolution: int, labelled: bool = False,
+def write_pack(source_path: str | os.PathLike, out: str | os.PathLike, resolution: int, labelled: bool | None = None,
                overwrite: bool = False, workers: int | None = None, progress: bool = False) -> PackInfo:
-    """Decode `source_path` (folder, manifest or archives) once into the pack `out`."""
+    """Decode `source_path` (folder, manifest or archives) once into the pack `out`.
+
+    `labelled` None reads labels where the layout has them, as training does (a CSV manifest, or a
+    folder of genre sub-folders; see `looks_labelled`); a labelled pack serves pre-training too.
+    """
     out = Path(out)
-    if not 8 <= resolution <= 1024:
-        raise GanError(f"--size must be between 8 and 1024, got {resolution}")
+    if not MIN_SIZE <= resolution <= MAX_SIZE:
+        raise GanError(f"--size must be between {MIN_SIZE} and {MAX_SIZE}, got {resolution}")
     if out.exists() and not overwrite:
         raise GanError(f"{out}: already exists; pass --overwrite to replace it")
+    if labelled is None:
+        labelled = looks_labelled(source_path)
     source = open_source(source_path, labelled)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
@@ -96,10 +116,14 @@ def write_pack(source_path: str | os.PathLike, out: str | os.PathLike, resolutio
                         source_kind=source.kind, skipped=len(skipped), skipped_files=skipped[:SKIPPED_LISTED])
         if labelled:
             genres = source.genres or sorted({g for g in item_genres if g})
+            check_genre_names(genres, str(source.path))
             label_of = {g: i for i, g in enumerate(genres)}
             labels = np.array([label_of[g] for g in item_genres], dtype=np.int64)
             info.genres = genres
             info.images_per_genre = {g: int((labels == i).sum()) for i, g in enumerate(genres)}
+            empty = [g for g, n in info.images_per_genre.items() if n == 0]
+            if empty:  # as decode_source: a genre the model could never learn
+                raise GanError(f"{source.path}: no readable images for genre(s) {empty}")
             np.save(partial / LABELS_FILE, labels)
         info.seconds = round(time.perf_counter() - start, 2)
         write_json(partial / INFO_FILE, asdict(info))
@@ -118,14 +142,14 @@ def read_pack_info(path: str | os.PathLike) -> PackInfo:
     raw = read_json(info_file, "pack info")
     if not isinstance(raw, dict) or raw.get("format") != PACK_FORMAT:
         raise GanError(f"{info_file}: not a CoverGAN pack (format {raw.get('format') if isinstance(raw, dict) else None!r})")
-    if raw.get("version") != PACK_VERSION:
-        raise GanError(f"{path}: pack format version {raw.get('version')}, this CoverGAN reads version {PACK_VERSION}; "
+    version = raw.get("version")
+    if type(version) is not int:  # noqa: E721 (a bool is not a version)
+        raise GanError(f"{info_file}: version must be a whole number, got {version!r}")
+    if version != PACK_VERSION:
+        raise GanError(f"{path}: pack format version {version}, this CoverGAN reads version {PACK_VERSION}; "
                        "re-pack it with python -m gan data pack")
     known = {f for f in PackInfo.__dataclass_fields__}
-    try:
-        return PackInfo(**{k: v for k, v in raw.items() if k in known})
-    except TypeError as error:
-        raise GanError(f"{info_file}: {error}") from None
+    return from_dict(PackInfo, {k: v for k, v in raw.items() if k in known}, str(info_file))
 
 
 def open_pack(path: str | os.PathLike, resolution: int, labelled: bool) -> ImageSet:
@@ -139,7 +163,7 @@ def open_pack(path: str | os.PathLike, resolution: int, labelled: bool) -> Image
         raise GanError(f"{path}: this pack has no genre labels (packed without --labelled); fine-tuning needs them")
     shape = (info.count, 3, resolution, resolution)
     images_file = path / IMAGES_FILE
-    expected = int(np.prod(shape))
+    expected = math.prod(shape)  # Python ints: no overflow whatever count pack.json claims
     actual = images_file.stat().st_size if images_file.is_file() else -1
     if actual != expected:
         raise GanError(f"{images_file}: {actual} bytes where {info.count} images at {resolution} px need {expected}; "
@@ -148,13 +172,18 @@ def open_pack(path: str | os.PathLike, resolution: int, labelled: bool) -> Image
     images = np.memmap(images_file, dtype=np.uint8, mode="c", shape=shape)
     labels = None
     if labelled:
-        try:
-            labels = np.load(path / LABELS_FILE, allow_pickle=False)
+        labels_file = path / LABELS_FILE
+        try:  # mapped first: the header's dtype and shape are checked before anything is read
+            mapped = np.load(labels_file, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError) as error:
-            raise GanError(f"{path / LABELS_FILE}: unreadable ({error}); re-pack it") from None
-        if labels.shape != (info.count,) or labels.min() < 0 or labels.max() >= len(info.genres):
-            raise GanError(f"{path / LABELS_FILE}: does not match {INFO_FILE} ({info.count} images, "
-                           f"{len(info.genres)} genres); re-pack it")
+            raise GanError(f"{labels_file}: unreadable ({error}); re-pack it") from None
+        if mapped.dtype.kind not in "iu" or mapped.shape != (info.count,):
+            raise GanError(f"{labels_file}: {mapped.dtype} labels of shape {mapped.shape} where {INFO_FILE} needs "
+                           f"{info.count} whole numbers; re-pack it")
+        labels = np.array(mapped, dtype=np.int64)
+        if labels.min() < 0 or labels.max() >= len(info.genres):
+            raise GanError(f"{labels_file}: labels from {labels.min()} to {labels.max()} where {INFO_FILE} has "
+                           f"{len(info.genres)} genres; re-pack it")
     description = DataConfig(path=str(path), kind="pack", num_images=info.count, num_skipped=info.skipped,
                              genres=info.genres if labelled else [],
                              images_per_genre=info.images_per_genre if labelled else {})
