@@ -2,8 +2,8 @@
 
 It serves the token endpoint (client credentials, 401 invalid_client for wrong ones), artist
 search with a genre filter, artists' albums and cover images, with the same JSON shapes and
-paging (`next` links) as Spotify. Faults are scripted per path prefix: a 429 with Retry-After,
-a connection dropped half-way through a body, an image that is not an image.
+paging (`next` links) as Spotify. Faults are scripted per path prefix: a 429 with Retry-After, a
+503, a connection dropped half-way through a body, an image that is not an image.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ class FakeSpotify:
         self.server.server_close()
 
     def inject(self, prefix: str, *faults: str) -> None:
-        """Faults for the next requests under `prefix`: '429', 'drop' (half a body, then close)."""
+        """Faults for the next requests under `prefix`: '429' (Retry-After 1), '503', 'drop' (half a
+        body, then close)."""
         self.faults.setdefault(prefix, []).extend(faults)
 
     def _next_fault(self, path: str) -> str | None:
@@ -137,6 +138,9 @@ class FakeSpotify:
                     return True
                 if fault == "drop":
                     self._json(200, {"padding": "x" * 2000}, drop=True)
+                    return True
+                if fault == "503":
+                    self._json(503, {"error": {"status": 503, "message": "Service unavailable"}})
                     return True
                 return False
 

@@ -3,11 +3,13 @@
 import csv
 
 import pytest
+import requests
+import spotipy
 from fake_spotify import CLIENT_ID, CLIENT_SECRET, FakeSpotify
 
 from gan.cli import main
 from gan.data.folders import load_dataset
-from gan.data.spotify import SpotifyBuildConfig, build_spotify_dataset, choose_image
+from gan.data.spotify import Retrying, SpotifyBuildConfig, build_spotify_dataset, choose_image
 from gan.errors import GanError
 
 
@@ -141,6 +143,8 @@ def test_missing_credentials_and_bad_flags(tmp_path, monkeypatch, capsys):
         ([], "set SPOTIPY_CLIENT_ID and SPOTIPY_CLIENT_SECRET"),
         (["--image-size", "500"], "--image-size must be one of (640, 300, 64)"),
         (["--page-size", "80"], "--page-size must be between 1 and 50"),
+        (["--genres", "rock,a\\b"], "--genres: genre 'a\\\\b' cannot be a folder name"),
+        (["--genres", "rock,Rock"], "--genres: genres 'rock' and 'Rock' differ only in case"),
     ):
         with pytest.raises(SystemExit):
             main(["data", "spotify", "--genres", "rock", "--out", str(tmp_path / "o"), *argv])
@@ -153,3 +157,49 @@ def test_choose_image_prefers_the_asked_size():
     assert choose_image(images[:1] + images[2:], 300) == "a"  # the smallest larger one
     assert choose_image(images[2:], 300) == "c"  # else the largest there is
     assert choose_image([], 300) is None
+
+
+def test_one_failing_download_is_tried_five_times_in_all(fake, tmp_path):
+    """One retry policy: five attempts per request, not urllib3's retries inside ours (30)."""
+    fake.inject("/images/", *["503"] * 5)  # the first cover fails five times, then Spotify is well
+    report = _build(fake, tmp_path / "out", genres=["jazz"], per_genre=2)
+    assert report.failed == 1 and report.kept == {"jazz": 2}
+    assert fake.requests["image"] == report.downloaded + 5
+    assert "gave up after 5 attempt(s) (HTTP 503)" in _rows(tmp_path / "out" / "failed.csv")[0]["error"]
+
+
+def test_one_failing_api_call_is_tried_five_times_in_all(fake, tmp_path):
+    fake.inject("/v1/search", *["503"] * 100)
+    with pytest.raises(GanError, match=r"search for genre 'jazz': gave up after 5 attempt\(s\) \(HTTP 503\)"):
+        _build(fake, tmp_path / "out", genres=["jazz"])
+    assert fake.requests["search"] == 5
+
+
+def test_retries_wait_a_bounded_total():
+    sleeps = []
+    calls = []
+
+    def unreachable():
+        calls.append(1)
+        raise requests.ConnectionError("refused")
+
+    with pytest.raises(GanError, match=r"gave up after 3 attempt\(s\) \(network error \(ConnectionError\)\)"):
+        Retrying(attempts=10, backoff=10, max_wait=60, sleep=sleeps.append)("x", unreachable)
+    assert sleeps == [10, 20] and len(calls) == 3  # a third wait (40 s) would pass 60 s in all
+
+    def rate_limited():
+        raise spotipy.SpotifyException(429, -1, "slow down", headers={"Retry-After": "3600"})
+
+    sleeps.clear()
+    with pytest.raises(GanError, match=r"gave up after 1 attempt\(s\) \(HTTP 429, asked to wait 3600 s\)"):
+        Retrying(max_wait=120, sleep=sleeps.append)("search", rate_limited)
+    assert sleeps == []
+    calls.clear()
+
+    def briefly_limited():
+        calls.append(1)
+        if len(calls) == 1:
+            raise spotipy.SpotifyException(429, -1, "slow down", headers={"Retry-After": "7"})
+        return "ok"
+
+    assert Retrying(backoff=100, sleep=sleeps.append)("search", briefly_limited) == "ok" and sleeps == [7.0]

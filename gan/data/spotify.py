@@ -41,9 +41,9 @@ from PIL import Image, UnidentifiedImageError
 from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOauthError
 from tqdm import tqdm
-from urllib3.util.retry import Retry
 
 from gan.checkpoint import write_bytes_atomically, write_json
+from gan.config import check_genre_names
 from gan.errors import GanError
 
 API_URL = "https://api.spotify.com/v1/"
@@ -82,11 +82,7 @@ class SpotifyBuildConfig:
     def validate(self) -> None:
         if not self.genres or any(not g.strip() for g in self.genres):
             raise GanError("--genres: give a comma-separated list of genre names, e.g. rock,metal,jazz")
-        bad = [g for g in self.genres if "/" in g or g.startswith(".")]
-        if bad:
-            raise GanError(f"--genres: {bad} cannot be folder names")
-        if len(set(self.genres)) != len(self.genres):
-            raise GanError(f"--genres: {self.genres} lists a genre twice")
+        check_genre_names(self.genres, "--genres")  # each becomes the folder OUT/<genre>/
         if self.per_genre < 1:
             raise GanError(f"--per-genre must be at least 1, got {self.per_genre}")
         if self.image_size not in IMAGE_SIZES:
@@ -130,41 +126,62 @@ def credentials_from_environment() -> tuple[str, str]:
 
 
 class Retrying:
-    """Retries what spotipy and urllib3 leave to the caller: dropped connections and read errors
-    (spotipy's session does not retry reads), and 429/5xx answers that outlasted their retries."""
+    """The builder's one retry policy, around every request: at most `attempts` tries and
+    `max_wait` seconds of waiting in all, backing off `backoff * 2**n` seconds between tries, or as
+    long as a 429's Retry-After asks when that fits. It retries dropped connections, bodies cut
+    short, timeouts, 429 and 5xx answers and bytes that do not decode. Nothing retries underneath
+    (the sessions are plain requests sessions, whose urllib3 retries are off): nested retries
+    multiply, and one failing request was once tried some 25 times with compounding back-off."""
 
-    def __init__(self, attempts: int = 5, backoff: float = 1.0, sleep: Callable[[float], None] = time.sleep):
-        self.attempts, self.backoff, self.sleep = attempts, backoff, sleep
+    def __init__(self, attempts: int = 5, backoff: float = 1.0, max_wait: float = 120.0,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.attempts, self.backoff, self.max_wait, self.sleep = attempts, backoff, max_wait, sleep
 
     def __call__(self, what: str, call: Callable[[], T]) -> T:
+        waited = 0.0
         for attempt in range(1, self.attempts + 1):
             try:
                 return call()
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as error:
-                problem = f"network error ({type(error).__name__})"
+                problem, asked = f"network error ({type(error).__name__})", None
+            except requests.HTTPError as error:  # from the image downloader
+                status = error.response.status_code if error.response is not None else None
+                if status not in TRANSIENT_STATUS:
+                    raise
+                problem, asked = f"HTTP {status}", _retry_after(error.response.headers)
             except spotipy.SpotifyException as error:
                 if error.http_status not in TRANSIENT_STATUS:
                     raise
-                problem = f"HTTP {error.http_status}"
-            if attempt == self.attempts:
-                raise GanError(f"{what}: gave up after {self.attempts} attempts ({problem}); run the same command "
+                problem, asked = f"HTTP {error.http_status}", _retry_after(error.headers)
+            delay = asked if asked is not None else self.backoff * 2 ** (attempt - 1)
+            if attempt == self.attempts or waited + delay > self.max_wait:
+                wait = f", asked to wait {delay:.0f} s" if asked is not None and attempt < self.attempts else ""
+                raise GanError(f"{what}: gave up after {attempt} attempt(s) ({problem}{wait}); run the same command "
                                "again later to continue where it stopped")
-            delay = self.backoff * 2 ** (attempt - 1)
             log.warning("%s: %s, retrying in %.1f s", what, problem, delay)
             self.sleep(delay)
+            waited += delay
         raise AssertionError("unreachable")
+
+
+def _retry_after(headers: Any) -> float | None:
+    """The seconds a Retry-After header asks for (the HTTP-date form is rare: backed off instead)."""
+    try:
+        return max(0.0, float((headers or {}).get("Retry-After")))
+    except (TypeError, ValueError):
+        return None
 
 
 class SpotifyCatalog:
     """The few Web API calls the builder needs, with clear errors for credentials and retries."""
 
-    def __init__(self, config: SpotifyBuildConfig, client_id: str, client_secret: str, retrying: Retrying,
-                 backoff: float):
+    def __init__(self, config: SpotifyBuildConfig, client_id: str, client_secret: str, retrying: Retrying):
         auth = SpotifyClientCredentials(client_id, client_secret, cache_handler=MemoryCacheHandler(),
                                         requests_timeout=30)
         auth.OAUTH_TOKEN_URL = config.token_url  # instance attribute: only this client talks elsewhere
-        self.client = spotipy.Spotify(auth_manager=auth, requests_timeout=30, retries=5, status_retries=5,
-                                      backoff_factor=backoff)
+        # A plain session instead of spotipy's, which retries through urllib3 (`retrying` is the one
+        # policy): a 429 or 5xx comes straight back as a SpotifyException carrying its Retry-After.
+        self.client = spotipy.Spotify(auth_manager=auth, requests_timeout=30, requests_session=requests.Session())
         self.client.prefix = config.api_url
         self.config, self.retrying = config, retrying
 
@@ -222,29 +239,24 @@ def choose_image(images: list[dict], size: int) -> str | None:
 
 
 class ImageDownloader:
-    """GETs with urllib3 retries (429 with Retry-After, 5xx, refused connections), plus retries of
-    bodies cut short and of bytes that do not decode."""
+    """GETs of cover images, retried by `retrying` alone (the session's adapter retries nothing)."""
 
-    def __init__(self, retrying: Retrying, backoff: float):
+    def __init__(self, retrying: Retrying):
         self.session = requests.Session()
-        retry = Retry(total=5, backoff_factor=backoff, status_forcelist=TRANSIENT_STATUS, allowed_methods={"GET"},
-                      respect_retry_after_header=True, raise_on_status=False)
-        adapter = requests.adapters.HTTPAdapter(max_retries=retry)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
         self.retrying = retrying
 
     def fetch(self, url: str) -> bytes:
         def attempt() -> bytes:
             response = self.session.get(url, timeout=30)
-            if response.status_code in TRANSIENT_STATUS:
-                raise requests.ConnectionError(f"HTTP {response.status_code}")
             response.raise_for_status()
             data = response.content  # raises ChunkedEncodingError when the connection drops mid-body
             check_image(data)
             return data
 
-        return self.retrying(f"download {url}", attempt)
+        try:
+            return self.retrying(f"download {url}", attempt)
+        except requests.RequestException as error:  # not worth retrying (404, a bad URL): a failed download
+            raise GanError(f"download {url}: {error}") from None
 
 
 class CorruptImage(requests.exceptions.ChunkedEncodingError):
@@ -262,7 +274,7 @@ def check_image(data: bytes) -> None:
 def read_csv(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:
         return list(csv.DictReader(f))
 
 
@@ -423,6 +435,6 @@ def build_spotify_dataset(config: SpotifyBuildConfig, out: str | Path, client_id
                           progress: bool = False, backoff: float = 1.0) -> BuildReport:
     """Collect covers for `config.genres` into `out` (resumable; see the module docstring)."""
     retrying = Retrying(backoff=backoff)
-    catalog = SpotifyCatalog(config, client_id, client_secret, retrying, backoff)
-    return SpotifyDatasetBuilder(config, Path(out), catalog, ImageDownloader(retrying, backoff), progress).build()
+    catalog = SpotifyCatalog(config, client_id, client_secret, retrying)
+    return SpotifyDatasetBuilder(config, Path(out), catalog, ImageDownloader(retrying), progress).build()
 
