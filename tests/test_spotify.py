@@ -203,3 +203,11 @@ def test_retries_wait_a_bounded_total():
         return "ok"
 
     assert Retrying(backoff=100, sleep=sleeps.append)("search", briefly_limited) == "ok" and sleeps == [7.0]
+
+
+def test_a_missing_image_is_a_failed_download_not_a_traceback(fake):
+    from gan.data.spotify import ImageDownloader
+
+    with pytest.raises(GanError, match="download .*/images/nope: 404"):
+        ImageDownloader(Retrying(sleep=lambda s: None)).fetch(f"{fake.base}/images/nope")
+    assert fake.requests["image"] == 1  # not worth retrying
