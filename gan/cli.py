@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     labels.add_argument("--labelled", action="store_true", default=None,
                         help="keep genre labels: sub-folders (or an archive's first folder) are genres "
                              "(default: labelled when the source is a CSV or a folder of genre sub-folders)")
-    labels.add_argument("--unlabelled", dest="labelled", action="store_false",
+    labels.add_argument("--unlabelled", dest="labelled", action="store_false", default=None,
                         help="leave genre labels out, whatever the layout")
     pack.add_argument("--workers", type=int, default=None, help="decoding threads (default: 2 per core, at most 8)")
     pack.add_argument("--overwrite", action="store_true", help="replace an existing pack")

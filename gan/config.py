@@ -9,9 +9,9 @@ list of strings) and against `LIMITS`, then runs the dataclass's own `validate()
 one `GanError` naming the file and the field. A field added later with a plain type (bool, int,
 float, str, `X | None`, `list[X]`, `dict[str, X]`, or another dataclass) is checked with no change
 here, and a file written before it existed loads with its default. We check by hand rather than
-with pydantic: these ~80 lines are smaller than the glue pydantic would need (strict mode, error
-messages flattened to one line, dataclasses that must stay plain for `to_dict` and the CLI), and
-they add no dependency.
+with pydantic: the hundred lines below are about what the glue around pydantic would take (strict
+mode so that "128" is not coerced, its multi-line errors flattened to one line naming the file,
+plain dataclasses kept for `to_dict` and the CLI), and they add no dependency.
 """
 
 from __future__ import annotations
