@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gan.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from gan.data.folders import ImageSet  # noqa: E402
-from gan.models import Discriminator, Generator  # noqa: E402
+from gan.models import build_discriminator, build_generator  # noqa: E402
 from gan.train.device import resolve_device, resolve_precision  # noqa: E402
 from gan.train.loop import PhaseTrainer  # noqa: E402
 from gan.train.run import RunFolder  # noqa: E402
@@ -49,7 +49,7 @@ def time_steps(step, warmup: int, seconds: float, device: torch.device) -> float
 def reference_step_fn(model: ModelConfig, batch: int, device: torch.device):
     torch.manual_seed(0)
     model = dataclasses.replace(model, projection=False)  # pytorch/examples' AC-GAN: a genre-blind realness head
-    G, D = Generator(model).to(device), Discriminator(model).to(device)
+    G, D = build_generator(model).to(device), build_discriminator(model).to(device)
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     real = torch.rand(batch, 3, model.resolution, model.resolution, device=device) * 2 - 1

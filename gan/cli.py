@@ -37,6 +37,9 @@ TRAIN_HELP = {
     "mode_seeking_weight": "weight of the mode-seeking term that rewards G for different covers from different "
                            "noise within a genre (MSGAN; 0 = off)",
     "augment": "augmentation of what D sees, real and fake: none, or translation,cutout (DiffAugment)",
+    "eval_every": "fine-tuning steps between quality evaluations (realism, fidelity, diversity of a fixed sample, "
+                  "logged to metrics.jsonl; the best is kept as checkpoints/best); 0 = off",
+    "eval_covers": "covers per genre in each quality evaluation",
 }
 
 
@@ -60,6 +63,8 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=model.width, help="base channel count (default %(default)s)")
     parser.add_argument("--genre-embedding-dim", type=int, default=model.genre_embedding_dim,
                         help="size of the learned genre embedding (default %(default)s)")
+    parser.add_argument("--architecture", choices=("resnet", "dcgan"), default=model.architecture,
+                        help="network family (see gan/models; default %(default)s)")
     parser.add_argument("--projection", action=argparse.BooleanOptionalAction, default=model.projection,
                         help="genre-aware realness in the discriminator (projection discriminator; "
                              "default %(default)s)")
@@ -198,7 +203,8 @@ def plan_from_args(args: argparse.Namespace):
     from gan.train import PhasePlan, TrainingPlan
 
     model = ModelConfig(resolution=args.resolution, latent_dim=args.latent_dim, width=args.width,
-                        genre_embedding_dim=args.genre_embedding_dim, projection=args.projection)
+                        genre_embedding_dim=args.genre_embedding_dim, projection=args.projection,
+                        architecture=args.architecture)
     model.validate()
     shared = {name: getattr(args, name) for name in TRAIN_HELP}
     shared.update(channels_last=args.channels_last, compile=args.compile)

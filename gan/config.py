@@ -32,6 +32,7 @@ PHASES = ("pretrain", "finetune")
 PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda")
 AUGMENTATIONS = ("translation", "cutout")  # see gan.train.augment
+ARCHITECTURES = ("resnet", "dcgan")  # see gan.models
 MAX_GENRES = 1000
 MAX_GENRE_NAME = 64
 MAX_TEXT = 4096  # characters in any string field (a path at most)
@@ -54,6 +55,7 @@ class ModelConfig:
     genre_embedding_dim: int = 64
     genres: list[str] = field(default_factory=list)
     projection: bool = False  # genre-aware realness in D (projection discriminator); see gan.models
+    architecture: str = "resnet"  # see gan.models; configs written before it existed read as "dcgan"
 
     def validate(self) -> None:
         check_fields(self)
@@ -86,6 +88,10 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 250
     checkpoint_every: int = 500
+    # Quality of a fixed sample (realism, fidelity, diversity) every this many fine-tuning steps, and the
+    # best checkpoint kept as checkpoints/best; 0 turns it off. See gan.train.quality.
+    eval_every: int = 500
+    eval_covers: int = 100  # covers per genre in that sample
     keep_checkpoints: int = 3
     sample_rows: int = 8
     # Differentiable augmentation of D's inputs: "none" or a comma-separated subset of
@@ -152,6 +158,7 @@ LIMITS: dict[type, dict[str, Between | tuple]] = {
         "width": Between(4, 1024),
         "genre_embedding_dim": Between(1, 4096),
         "genres": Between(0, MAX_GENRES),
+        "architecture": ARCHITECTURES,
     },
     TrainConfig: {
         "phase": PHASES,
@@ -164,6 +171,8 @@ LIMITS: dict[type, dict[str, Between | tuple]] = {
         "log_every": Between(1),
         "sample_every": Between(1),
         "checkpoint_every": Between(1),
+        "eval_every": Between(0),
+        "eval_covers": Between(2, 10_000),
         "keep_checkpoints": Between(1),
         "sample_rows": Between(1, 256),
         "max_loss": Between(0),
@@ -177,6 +186,12 @@ LIMITS: dict[type, dict[str, Between | tuple]] = {
 }
 
 T = TypeVar("T")
+
+# Fields added after configs were first written whose default changed what a model or run does: a
+# file without the field was written by a version that did what these values say.
+LEGACY_VALUES: dict[type, dict[str, Any]] = {
+    ModelConfig: {"architecture": "dcgan"},
+}
 
 
 def to_dict(config: Any) -> dict[str, Any]:
@@ -199,6 +214,7 @@ def from_dict(cls: type[T], data: Any, source: str = "config", where: str = "") 
     unknown = sorted(str(k) for k in set(data) - set(fields))
     if unknown:
         raise GanError(f"{source}: unknown field(s) {unknown[:5]}{within}")
+    data = {**LEGACY_VALUES.get(cls, {}), **data}
     missing = [name for name, f in fields.items() if name not in data and f.init
                and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
     if missing:

@@ -34,8 +34,7 @@ def principal_directions(generator: CoverGenerator, genre: str | None = None, co
     if generator.genres:
         labels = torch.full((samples,), generator.genre_index(genre if genre is not None else 0), dtype=torch.long)
     embedding = model.embed(labels, samples) if labels is not None else None
-    x = noise if embedding is None else torch.cat([noise, embedding], dim=1)
-    features = model.seed(x[:, :, None, None]).flatten(1).numpy()
+    features = model.first_features(noise, embedding).numpy()
     components = min(components, samples, features.shape[1])
     pca = PCA(n_components=components, random_state=seed).fit(features)
     coefficients = pca.transform(features)

@@ -16,7 +16,7 @@ from PIL import Image
 from gan.checkpoint import GENERATOR_FILE, check_weights, load_weights, read_checkpoint_config, resolve_checkpoint
 from gan.config import ModelConfig
 from gan.errors import GanError
-from gan.models import Generator
+from gan.models import Generator, build_generator
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "demo"
 
@@ -127,9 +127,9 @@ def load_generator(path: str | os.PathLike | None = None, device: str = "cpu") -
     # Built again rather than materialised with to_empty(), which would leave any buffer that is
     # not in the state dict uninitialised.
     with torch.device("meta"):
-        expected = Generator(config["model"]).state_dict()
+        expected = build_generator(config["model"]).state_dict()
     check_weights(folder / GENERATOR_FILE, expected, "generator weights")
-    model = Generator(config["model"])
+    model = build_generator(config["model"])
     load_weights(model, folder / GENERATOR_FILE, "generator weights")
     try:
         model = model.to(device)

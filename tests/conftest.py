@@ -33,7 +33,7 @@ def tiny_model(**overrides) -> ModelConfig:
 
 def tiny_train(**overrides) -> TrainConfig:
     values = dict(steps=6, batch_size=8, device="cpu", precision="fp32", log_every=2, sample_every=3,
-                  checkpoint_every=3, sample_rows=2, ema_decay=0.9)
+                  checkpoint_every=3, sample_rows=2, ema_decay=0.9, eval_every=0)
     values.update(overrides)
     return TrainConfig(**values)
 

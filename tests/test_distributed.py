@@ -15,7 +15,7 @@ from gan.data.folders import load_labelled_folder
 from gan.errors import GanError
 from gan.train import RunFolder
 from gan.train.distributed import GlobalBatchNorm2d, World, weights_digest
-from gan.train.loop import PhaseTrainer
+from gan.train.loop import PhaseTrainer, stddev_group
 
 TRAIN_ARGS = ["--resolution", "32", "--latent-dim", "16", "--width", "8", "--genre-embedding-dim", "8",
               "--batch-size", "16", "--checkpoint-every", "1", "--keep-checkpoints", "100", "--sample-every", "3",
@@ -144,3 +144,15 @@ def test_weights_digest_sees_a_tiny_change():
     with torch.no_grad():
         module.weight[17, 3] += 1e-6
     assert not torch.equal(before, weights_digest(module))
+
+
+def test_minibatch_stddev_groups_are_whole_on_every_rank(tmp_path, demo_dir):
+    """Batch 24 on 4 processes would give each rank 6 covers: groups of 3 there, of 4 in one process."""
+    data = load_labelled_folder(demo_dir / "labelled", 32)
+    with pytest.raises(GanError, match="whole groups of 4 .* multiple of 16"):
+        PhaseTrainer(RunFolder(tmp_path / "run"), tiny_model(genres=data.genres), tiny_train(batch_size=24), data,
+                     progress=False, world=World(rank=1, world_size=4))
+    assert stddev_group(32, slice(8, 16)) == 4
+    assert stddev_group(6, slice(0, 6)) == 3  # one process: the largest group up to 4 that divides the batch
+    with pytest.raises(GanError, match="whole groups of 3"):
+        stddev_group(6, slice(2, 4))

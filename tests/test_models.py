@@ -2,70 +2,110 @@ import pytest
 import torch
 from conftest import tiny_model
 
-from gan.models import Discriminator, Generator, carry_over_weights
+from gan.config import from_dict, to_dict
+from gan.models import build_discriminator, build_generator, carry_over_weights, minibatch_stddev
+from gan.models.resnet import ConditionalBatchNorm
+
+ARCHITECTURES = ["resnet", "dcgan"]
 
 
+def _shake_genre_parts(G) -> None:
+    """The ResNet's conditional batch norm starts at zero (a fine-tuned model starts as its pre-trained
+    self); give it weights, as training does, so that the genre has something to change."""
+    torch.manual_seed(1)
+    for module in G.modules():
+        if isinstance(module, ConditionalBatchNorm):
+            torch.nn.init.normal_(module.gain.weight, std=0.5)
+            torch.nn.init.normal_(module.shift.weight, std=0.5)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
 @pytest.mark.parametrize("resolution", [32, 64, 128])
-def test_shapes_for_each_resolution(resolution):
-    config = tiny_model(resolution=resolution, genres=["a", "b", "c"])
-    G, D = Generator(config), Discriminator(config)
-    images = G(torch.randn(2, config.latent_dim), torch.tensor([0, 2]))
-    assert images.shape == (2, 3, resolution, resolution)
+def test_shapes_for_each_resolution(architecture, resolution):
+    config = tiny_model(resolution=resolution, genres=["a", "b", "c"], architecture=architecture)
+    G, D = build_generator(config), build_discriminator(config)
+    images = G(torch.randn(4, config.latent_dim), torch.tensor([0, 2, 1, 1]))
+    assert images.shape == (4, 3, resolution, resolution)
     assert images.min() >= -1 and images.max() <= 1
-    realness, logits = D(images, torch.tensor([0, 2]))
-    assert realness.shape == (2,)
-    assert logits.shape == (2, 3)
+    realness, logits = D(images, torch.tensor([0, 2, 1, 1]))
+    assert realness.shape == (4,)
+    assert logits.shape == (4, 3)
 
 
-def test_unconditional_model_has_no_genre_parts():
-    config = tiny_model()
-    G, D = Generator(config), Discriminator(config)
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_unconditional_model_has_no_genre_parts(architecture):
+    config = tiny_model(architecture=architecture)
+    G, D = build_generator(config), build_discriminator(config)
     assert G.genre_embedding is None and D.genre_head is None
-    realness, logits = D(G(torch.randn(3, config.latent_dim)))
-    assert realness.shape == (3,) and logits is None
+    realness, logits = D(G(torch.randn(4, config.latent_dim)))
+    assert realness.shape == (4,) and logits is None
 
 
-def test_genre_changes_the_image_for_the_same_noise():
-    config = tiny_model(genres=["a", "b"])
-    G = Generator(config).eval()
-    noise = torch.randn(1, config.latent_dim)
-    assert not torch.equal(G(noise, torch.tensor([0])), G(noise, torch.tensor([1])))
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_genre_changes_the_image_for_the_same_noise(architecture):
+    G = build_generator(tiny_model(genres=["a", "b"], architecture=architecture))
+    _shake_genre_parts(G)
+    G.eval()
+    noise = torch.randn(1, G.config.latent_dim)
+    assert not torch.allclose(G(noise, torch.tensor([0])), G(noise, torch.tensor([1])))
 
 
-def test_carry_over_keeps_matching_layers_and_reports_fresh_ones():
-    pre = Generator(tiny_model())
-    fine = Generator(tiny_model(genres=["a", "b"]))
+def test_resnet_fine_tuning_starts_as_the_pretrained_model():
+    pre = build_generator(tiny_model())
+    fine = build_generator(tiny_model(genres=["a", "b"]))
+    fresh = carry_over_weights(fine, pre.state_dict())
+    assert "genre_embedding.weight" in fresh
+    assert all(".gain." in name or ".shift." in name for name in fresh if name != "genre_embedding.weight")
+    pre.eval(), fine.eval()
+    noise = torch.randn(3, pre.config.latent_dim)
+    torch.testing.assert_close(fine(noise, torch.tensor([0, 1, 1])), pre(noise))
+
+
+def test_dcgan_carry_over_keeps_the_noise_rows_of_the_first_layer():
+    pre = build_generator(tiny_model(architecture="dcgan"))
+    fine = build_generator(tiny_model(genres=["a", "b"], architecture="dcgan"))
     fresh = carry_over_weights(fine, pre.state_dict())
     assert "genre_embedding.weight" in fresh
     assert any(name.startswith("seed.0.weight[") for name in fresh)
     latent = pre.config.latent_dim
     assert torch.equal(fine.seed[0].weight[:latent], pre.seed[0].weight)
     assert torch.equal(fine.to_rgb[0].weight, pre.to_rgb[0].weight)
-    D_pre, D_fine = Discriminator(tiny_model()), Discriminator(tiny_model(genres=["a", "b"]))
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_discriminator_carry_over_leaves_only_genre_heads_fresh(architecture):
+    D_pre = build_discriminator(tiny_model(architecture=architecture))
+    D_fine = build_discriminator(tiny_model(genres=["a", "b"], architecture=architecture))
     assert carry_over_weights(D_fine, D_pre.state_dict()) == ["genre_head.weight", "genre_head.bias"]
-    D_projection = Discriminator(tiny_model(genres=["a", "b"], projection=True))
+    D_projection = build_discriminator(tiny_model(genres=["a", "b"], projection=True, architecture=architecture))
     fresh_d = carry_over_weights(D_projection, D_pre.state_dict())
     assert fresh_d[:2] == ["genre_head.weight", "genre_head.bias"]
     assert fresh_d[2:] and all(name.startswith("genre_projection.") for name in fresh_d[2:])
 
 
-def test_projection_makes_realness_depend_on_the_genre():
-    images = torch.randn(2, 3, 32, 32)
-    D = Discriminator(tiny_model(resolution=32, genres=["a", "b"], projection=True)).eval()  # no power iteration
-    as_a, logits_a = D(images, torch.tensor([0, 0]))
-    as_b, logits_b = D(images, torch.tensor([1, 1]))
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_projection_makes_realness_depend_on_the_genre(architecture):
+    images = torch.randn(4, 3, 32, 32)
+    config = tiny_model(resolution=32, genres=["a", "b"], projection=True, architecture=architecture)
+    D = build_discriminator(config).eval()  # no power iteration
+    as_a, logits_a = D(images, torch.tensor([0, 0, 0, 0]))
+    as_b, logits_b = D(images, torch.tensor([1, 1, 1, 1]))
     assert not torch.allclose(as_a, as_b)
     assert torch.equal(logits_a, logits_b)  # the classifier head does not look at the genre asked for
     with pytest.raises(ValueError, match="needs the genre"):
         D(images)
-    plain = Discriminator(tiny_model(resolution=32, genres=["a", "b"])).eval()
+    plain = build_discriminator(tiny_model(resolution=32, genres=["a", "b"], architecture=architecture)).eval()
     assert plain.genre_projection is None
-    assert torch.equal(plain(images, torch.tensor([0, 0]))[0], plain(images, torch.tensor([1, 1]))[0])
+    assert torch.equal(plain(images, torch.tensor([0, 0, 0, 0]))[0], plain(images, torch.tensor([1, 1, 1, 1]))[0])
+
+
+def test_configs_written_before_the_resnet_read_as_dcgan():
+    old = {k: v for k, v in to_dict(tiny_model()).items() if k != "architecture"}
+    assert from_dict(type(tiny_model()), old).architecture == "dcgan"
+    assert tiny_model().architecture == "resnet"
 
 
 def test_discriminator_sees_a_collapsed_batch():
-    from gan.models import minibatch_stddev
-
     varied = torch.randn(8, 5, 4, 4)
     collapsed = varied[:1].repeat(8, 1, 1, 1)
     assert minibatch_stddev(varied)[:, -1].mean() > 0.5

@@ -41,10 +41,11 @@ from gan.config import ModelConfig, TrainConfig
 from gan.data.batches import RandomBatches
 from gan.data.folders import ImageSet
 from gan.errors import GanError
-from gan.models import Discriminator, Generator, carry_over_weights
+from gan.models import Discriminator, Generator, build_discriminator, build_generator, carry_over_weights
 from gan.train.augment import DiffAugment
 from gan.train.device import autocast, resolve_device, resolve_precision
 from gan.train.distributed import World, all_mean, check_in_sync, convert_batchnorm, current_world
+from gan.train.quality import SCORE, QualityTracker
 from gan.train.run import RunFolder
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,8 @@ class Networks:
 def build_networks(model: ModelConfig, train: TrainConfig, device: torch.device,
                    world: World | None = None) -> Networks:
     torch.manual_seed(train.seed)  # the initial weights depend on the seed alone
-    generator = Generator(model).to(device)
-    discriminator = Discriminator(model).to(device)
+    generator = build_generator(model).to(device)
+    discriminator = build_discriminator(model).to(device)
     if train.channels_last:
         generator = generator.to(memory_format=torch.channels_last)
         discriminator = discriminator.to(memory_format=torch.channels_last)
@@ -121,6 +122,19 @@ def mode_seeking_ratio(fakes: torch.Tensor, noise: torch.Tensor) -> torch.Tensor
     return image_gap / noise_gap
 
 
+def stddev_group(batch_size: int, local: slice, largest: int = 4) -> int:
+    """Images per minibatch-stddev group: the largest size up to `largest` that divides the global
+    batch. Each rank must hold whole groups, or N processes would group (and train) differently
+    from one."""
+    group = next(g for g in range(min(largest, batch_size), 0, -1) if batch_size % g == 0)
+    if (local.stop - local.start) % group or local.start % group:
+        processes = batch_size // (local.stop - local.start)
+        raise GanError(f"--batch-size {batch_size}: each of the {processes} processes must hold whole groups of "
+                       f"{group} images for the discriminator's minibatch statistics; use a multiple of "
+                       f"{group * processes}")
+    return group
+
+
 class PhaseTrainer:
     """Trains one phase (pre-training or fine-tuning) and writes its outputs into the run folder."""
 
@@ -139,7 +153,9 @@ class PhaseTrainer:
         self.batches = RandomBatches(data.images, data.labels if self.conditional else None, train.batch_size,
                                      train.seed + 1, self.device, self.world.rank, self.world.world_size,
                                      train.channels_last)
+        group = stddev_group(train.batch_size, self.batches.local)
         self.nets = build_networks(model, train, self.device, self.world)
+        self.nets.discriminator.stddev_group = group
         self.noise_rng = torch.Generator(self.device).manual_seed(train.seed + 2)
         local_batch = self.batches.local.stop - self.batches.local.start
         if train.mode_seeking_weight > 0 and (local_batch % 2 or self.batches.local.start % 2):
@@ -150,6 +166,8 @@ class PhaseTrainer:
         self.fixed_noise = torch.randn(train.sample_rows, model.latent_dim,
                                        generator=torch.Generator().manual_seed(train.seed + 3)).to(self.device)
         self.step = 0
+        self.quality: QualityTracker | None = None  # built at the first evaluation (it trains a judge)
+        self.best_score = self._best_score_so_far()
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.world.is_main
         # g_step and d_step train (wrapped for gradient averaging across ranks); d_judge scores the
         # fakes in G's step, where D's own weights take no gradient and need no averaging.
@@ -275,6 +293,8 @@ class PhaseTrainer:
                         check_in_sync(self.step, self.nets.generator, self.nets.discriminator)
                         if self.world.is_main:
                             self.save_checkpoint()
+                if self.evaluating and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
+                    self.evaluate()
         except KeyboardInterrupt:
             bar.close()
             if self.world.is_main and self.step > 0 and not self.run.checkpoint_path(self.phase, self.step).exists():
@@ -291,6 +311,34 @@ class PhaseTrainer:
             detail = ", ".join(f"{k}={v:.4g}" for k, v in bad.items())
             raise TrainingDiverged(f"training diverged at {self.phase} step {self.step} ({detail}); {last}. "
                                    "Try a lower --lr-d/--lr-g or --precision fp32")
+
+    @property
+    def evaluating(self) -> bool:
+        """Quality is tracked in fine-tuning, by rank 0 (the others go on to the next step's all-reduce)."""
+        return self.conditional and self.config.eval_every > 0 and self.world.is_main
+
+    def evaluate(self) -> dict:
+        """Score the EMA generator on the fixed sample, log it, and keep it as checkpoints/best if it is."""
+        if self.quality is None:
+            self.quality = QualityTracker(self.data.images, self.data.labels, self.model_config.genres,
+                                          self.config.eval_covers, seed=self.config.seed + 5)
+        self.calibrate_ema_batchnorm()
+        row = self.quality.evaluate(self.sampling_generator())
+        self.run.log_metrics({"phase": self.phase, "step": self.step, "time": time.time(), "kind": "eval", **row})
+        log.info("quality at %s step %d: realism %.2f (mean over genres %.2f, worst %.2f), fidelity >= %.0f%%, "
+                 "MS-SSIM gap <= %+.3f", self.phase, self.step, row["realism_ratio"], row["realism_mean"],
+                 row["realism_worst"], 100 * row["fidelity_min"], row["msssim_gap_max"])
+        if self.best_score is None or row[SCORE] < self.best_score:
+            self.best_score = row[SCORE]
+            write_folder_atomically(self.run.best_path, self.checkpoint_files(quality=row))
+        return row
+
+    def _best_score_so_far(self) -> float | None:
+        best = self.run.best_path / "config.json"
+        if not (self.conditional and best.is_file()):
+            return None
+        quality = read_json(best, "best checkpoint config").get("quality") or {}
+        return quality.get(SCORE) if isinstance(quality.get(SCORE), (int, float)) else None
 
     # --- outputs -----------------------------------------------------------------------------
 
@@ -342,7 +390,8 @@ class PhaseTrainer:
             m.momentum = 0.1
         ema.eval()
 
-    def save_checkpoint(self) -> Path:
+    def checkpoint_files(self, quality: dict | None = None) -> dict:
+        """The files of a checkpoint of the current step (the EMA's batch norm freshly calibrated)."""
         nets = self.nets
         self.calibrate_ema_batchnorm()
         tensors_g, plain_g = optimizer_to_files(nets.opt_g, "opt_g")
@@ -352,15 +401,21 @@ class PhaseTrainer:
                          "rng.data": self.batches.rng.get_state(), "rng.noise": self.noise_rng.get_state(),
                          "rng.augment": self.augment.rng.get_state()}
         state_plain = {"phase": self.phase, "step": self.step, "opt_g": plain_g, "opt_d": plain_d}
-        path = self.run.checkpoint_path(self.phase, self.step)
-        write_folder_atomically(path, {
-            "config.json": checkpoint_config(self.model_config, self.config, self.data.description, self.phase,
-                                             self.step, ema=nets.ema is not None),
+        config = checkpoint_config(self.model_config, self.config, self.data.description, self.phase, self.step,
+                                   ema=nets.ema is not None)
+        if quality is not None:
+            config["quality"] = {"score": SCORE, **quality}
+        return {
+            "config.json": config,
             GENERATOR_FILE: self.sampling_generator().state_dict(),
             DISCRIMINATOR_FILE: nets.discriminator.state_dict(),
             STATE_TENSORS_FILE: state_tensors,
             STATE_JSON_FILE: state_plain,
-        })
+        }
+
+    def save_checkpoint(self) -> Path:
+        path = self.run.checkpoint_path(self.phase, self.step)
+        write_folder_atomically(path, self.checkpoint_files())
         self.run.prune_checkpoints(self.phase, self.config.keep_checkpoints, self.config.steps)
         return path
 

@@ -28,6 +28,7 @@ from gan.errors import GanError
 RUN_FORMAT = "covergan-run"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
+BEST_CHECKPOINT = "best"
 _RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -133,6 +134,11 @@ class RunFolder:
         with open(tmp, "w", encoding="utf-8") as f:
             f.writelines(json.dumps(r) + "\n" for r in keep)
         os.replace(tmp, self.metrics_path)
+
+    @property
+    def best_path(self) -> Path:
+        """The best fine-tuning checkpoint by the quality score (see gan.train.quality); never pruned."""
+        return self.checkpoints_dir / BEST_CHECKPOINT
 
     def checkpoint_path(self, phase: str, step: int) -> Path:
         return self.checkpoints_dir / f"{phase}-{step:07d}"

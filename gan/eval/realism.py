@@ -1,0 +1,168 @@
+"""How far generated covers lie from real ones: Frechet distance and KID in a judge's feature space,
+always beside their floor.
+
+* Frechet distance (Heusel et al., 2017): Gaussians fitted to the two feature sets,
+  |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)). Biased upwards by finite samples, so alone it
+  says little.
+* The floor: the same distance between two disjoint draws of real covers of the same size. The
+  ratio generated / floor is the headline: about 1 means generated covers sit among real ones as
+  closely as another draw of real covers would; 6 means six times farther.
+* KID (Binkowski et al., 2018): the unbiased estimate of the squared MMD with the polynomial kernel
+  k(x, y) = (x.y / d + 1)^3. Unbiased, so its floor is about 0 and differences of a few 1e-3 are
+  within noise; it backs the Frechet ratio rather than replacing it.
+
+Per genre (generated covers of genre g against real covers of g) and overall (all genres pooled).
+The features come from `gan.eval.judge`: a CNN trained on real covers of the same dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from gan.errors import GanError
+from gan.eval.judge import Judge
+from gan.sampling import CoverGenerator
+
+OVERALL = "all genres"
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to feature sets a (N, d) and b (M, d)."""
+    if len(a) < 2 or len(b) < 2:
+        raise GanError(f"Frechet distance needs at least 2 covers per set, got {len(a)} and {len(b)}")
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mean_gap = a.mean(0) - b.mean(0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    # tr((S_a S_b)^(1/2)) = sum of sqrt(eigenvalues of S_a^(1/2) S_b S_a^(1/2)), a symmetric PSD matrix:
+    # stable where scipy's general sqrtm of the non-symmetric product is not (rank-deficient covariances).
+    values, vectors = np.linalg.eigh(cov_a)
+    root_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    middle = root_a @ cov_b @ root_a
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    return float(max(0.0, mean_gap @ mean_gap + np.trace(cov_a) + np.trace(cov_b) - 2 * cross))
+
+
+def kernel_inception_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Unbiased squared MMD with the cubic polynomial kernel (KID); may be slightly negative."""
+    if len(a) < 2 or len(b) < 2:
+        raise GanError(f"KID needs at least 2 covers per set, got {len(a)} and {len(b)}")
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    d = a.shape[1]
+    k_aa, k_bb, k_ab = ((x @ y.T / d + 1) ** 3 for x, y in ((a, a), (b, b), (a, b)))
+    m, n = len(a), len(b)
+    return float((k_aa.sum() - np.trace(k_aa)) / (m * (m - 1)) + (k_bb.sum() - np.trace(k_bb)) / (n * (n - 1))
+                 - 2 * k_ab.mean())
+
+
+@dataclass
+class RealismScore:
+    """One genre's (or all genres') distances: generated vs reference, and the real floor."""
+
+    genre: str
+    n: int
+    frechet: float
+    frechet_floor: float
+    kid: float
+    kid_floor: float
+    judge_accuracy: float | None = None  # share of generated covers the judge files under their genre
+
+    @property
+    def ratio(self) -> float:
+        """Frechet distance of generated covers over the floor: the headline (1 = as close as real)."""
+        return self.frechet / self.frechet_floor if self.frechet_floor > 0 else float("inf")
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+@dataclass
+class RealismReport:
+    scores: list[RealismScore]  # one per genre, then OVERALL
+    settings: dict
+
+    @property
+    def overall(self) -> RealismScore:
+        return next(s for s in self.scores if s.genre == OVERALL)
+
+    @property
+    def genres(self) -> list[RealismScore]:
+        return [s for s in self.scores if s.genre != OVERALL]
+
+    @property
+    def worst(self) -> RealismScore:
+        return max(self.genres, key=lambda s: s.ratio)
+
+    def rows(self) -> list[dict]:
+        return [s.to_dict() for s in self.scores]
+
+
+def compare_features(generated: dict[str, np.ndarray], reference: dict[str, np.ndarray],
+                     floor: dict[str, np.ndarray]) -> list[RealismScore]:
+    """Per-genre and pooled scores from feature arrays keyed by genre (same genres in all three)."""
+    scores = []
+    for genre in generated:
+        g, r, f = generated[genre], reference[genre], floor[genre]
+        scores.append(RealismScore(genre, len(g), frechet_distance(g, r), frechet_distance(f, r),
+                                   kernel_inception_distance(g, r), kernel_inception_distance(f, r)))
+    pooled = [np.concatenate(list(d.values())) for d in (generated, reference, floor)]
+    scores.append(RealismScore(OVERALL, len(pooled[0]), frechet_distance(pooled[0], pooled[1]),
+                               frechet_distance(pooled[2], pooled[1]), kernel_inception_distance(pooled[0], pooled[1]),
+                               kernel_inception_distance(pooled[2], pooled[1])))
+    return scores
+
+
+def realism_of_images(judge: Judge, generated: dict[str, np.ndarray], reference: dict[str, np.ndarray],
+                      floor: dict[str, np.ndarray]) -> RealismReport:
+    """Realism of generated covers (uint8 (N, R, R, 3) per genre) against real `reference` covers,
+    with `floor` (other real covers, disjoint from the reference) as the baseline.
+
+    Every genre compares equal numbers of covers in the three sets (the smallest count), since the
+    Frechet distance's bias depends on the sample size.
+    """
+    missing = [g for g in generated if g not in reference or g not in floor]
+    if missing:
+        raise GanError(f"no real covers of genre(s) {missing} to compare generated covers with")
+    n = min(min(len(d[g]) for d in (generated, reference, floor)) for g in generated)
+    if n < 2:
+        raise GanError(f"realism needs at least 2 covers per genre in every set, got {n}")
+    judged = {g: judge.features_and_predictions(generated[g][:n]) for g in generated}
+    features = [{g: judged[g][0] for g in generated},
+                *({g: judge.features(d[g][:n]) for g in generated} for d in (reference, floor))]
+    scores = compare_features(*features)
+    for score in scores:
+        if score.genre in judge.genres:
+            score.judge_accuracy = float((judged[score.genre][1] == judge.genres.index(score.genre)).mean())
+    return RealismReport(scores, {"n_per_genre": n, "judge": {**asdict(judge.config), **judge.info}})
+
+
+def evaluate_realism(generator: CoverGenerator, judge: Judge, reference: dict[str, np.ndarray],
+                     floor: dict[str, np.ndarray], n: int = 200, seed: int = 0,
+                     genres: list[str] | None = None) -> RealismReport:
+    """Generate `n` covers per genre (noise `seed`, the same noise for every genre) and score their
+    realism against real covers: `reference` and `floor` map genre -> uint8 (N, R, R, 3), disjoint."""
+    genres = genres or [g for g in generator.genres if g in reference]
+    if not genres:
+        raise GanError("no genre of this checkpoint has real covers to compare with")
+    noise = generator.sample_noise(n, seed)
+    generated = {genre: generator.generate(noise, genre) for genre in genres}
+    report = realism_of_images(judge, generated, {g: reference[g] for g in genres}, {g: floor[g] for g in genres})
+    report.settings.update({"seed": seed, "checkpoint": str(generator.checkpoint)})
+    return report
+
+
+def demo_judge_and_real_covers(genres: list[str], resolution: int, n: int = 200,
+                               judge_per_genre: int = 500) -> tuple[Judge, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """For checkpoints trained on the demo covers (seed 0): a judge trained on seed-3 covers, and
+    two disjoint held-out draws of real covers (seeds 2 and 4) as reference and floor."""
+    from gan.data.demo import demo_covers
+    from gan.eval.judge import JudgeConfig, cached_judge
+
+    images, labels = demo_covers(genres, per_genre=judge_per_genre, size=resolution, seed=3)
+    judge = cached_judge(images, labels, JudgeConfig(resolution=resolution, genres=list(genres)))
+    draws = []
+    for seed in (2, 4):
+        real, real_labels = demo_covers(genres, per_genre=n, size=resolution, seed=seed)
+        draws.append({g: real[real_labels == i] for i, g in enumerate(genres)})
+    return judge, draws[0], draws[1]

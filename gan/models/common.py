@@ -1,0 +1,89 @@
+"""What every architecture shares: the generator and discriminator interfaces, the minibatch
+standard deviation, and carrying weights over from one model into another."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gan.config import ModelConfig
+
+
+class Generator(nn.Module):
+    """Noise (N, latent_dim) and genre indices (N,) -> covers (N, 3, R, R) in [-1, 1].
+
+    The genre is looked up in `genre_embedding`; `forward_embedded` takes embeddings directly, so
+    a blend of genres' embeddings can be drawn too.
+    """
+
+    config: ModelConfig
+    genre_embedding: nn.Embedding | None
+
+    def forward(self, noise: torch.Tensor, genres: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_embedded(noise, self.embed(genres, noise.shape[0]))
+
+    def embed(self, genres: torch.Tensor | None, n: int) -> torch.Tensor | None:
+        if self.genre_embedding is None:
+            return None
+        if genres is None:
+            raise ValueError("a conditional generator needs genre indices")
+        return self.genre_embedding(genres.expand(n) if genres.dim() == 0 else genres)
+
+    def forward_embedded(self, noise: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def first_features(self, noise: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
+        """The first layer's output (N, features): where GANSpace looks for principal directions."""
+        raise NotImplementedError
+
+
+class Discriminator(nn.Module):
+    """Covers (N, 3, R, R) (and, with a projection term, the genre each is judged as) ->
+    (realness (N,), genre logits (N, num_genres) or None)."""
+
+    config: ModelConfig
+    genre_head: nn.Linear | None
+    # Images per minibatch-stddev group; the trainer sets it from the global batch (see `minibatch_stddev`).
+    stddev_group: int = 4
+
+
+def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
+    """Append one channel: the feature standard deviation across groups of images, averaged.
+
+    Real covers of a batch differ from each other; a collapsed generator's fakes do not, and
+    this channel lets the discriminator see it (ProGAN, Karras et al., 2018). Groups are runs of
+    `group_size` consecutive images, so a rank's slice of a global batch (a multiple of the group
+    size: the trainer checks) forms the same groups as in one process. A batch that is not a
+    multiple of the group size (a last, smaller batch at evaluation) uses the largest divisor.
+    """
+    n, c, h, w = x.shape
+    group = min(group_size, n)
+    while n % group:
+        group -= 1
+    y = x.float().reshape(n // group, group, c, h, w)
+    y = (y.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (n // group,)
+    y = y.repeat_interleave(group).reshape(n, 1, 1, 1).expand(n, 1, h, w).to(x.dtype)
+    return torch.cat([x, y], dim=1)
+
+
+def carry_over_weights(target: nn.Module, source_state: dict[str, torch.Tensor]) -> list[str]:
+    """Copy every tensor whose name and shape match; return the names left freshly initialised.
+
+    This is how pre-trained (unconditional) weights seed a conditional model: all layers match
+    except the genre parts (embedding, conditional batch-norm tables, classifier and projection
+    heads) and, in the DCGAN generator, the first layer's embedding input rows.
+    """
+    own = target.state_dict()
+    fresh = []
+    for name, tensor in own.items():
+        incoming = source_state.get(name)
+        if incoming is not None and incoming.shape == tensor.shape:
+            tensor.copy_(incoming)
+        elif (name == "seed.0.weight" and incoming is not None and incoming.shape[0] < tensor.shape[0]
+              and incoming.shape[1:] == tensor.shape[1:]):
+            # DCGAN: the first layer's input rows for the noise carry over; the embedding rows stay fresh.
+            tensor[: incoming.shape[0]].copy_(incoming)
+            fresh.append(f"{name}[{incoming.shape[0]}:]")
+        else:
+            fresh.append(name)
+    return fresh

@@ -1,0 +1,159 @@
+"""Residual generator and discriminator (`architecture: resnet`, the default).
+
+The SNGAN / BigGAN family (Miyato et al., 2018; Brock et al., 2019), as PyTorch-StudioGAN sets it up
+for conditional generation, scaled to what trains in an hour on two CPU cores:
+
+* Generator: a linear layer maps the noise to a 4x4 seed; each block doubles the resolution with
+  nearest-neighbour upsampling and two 3x3 convolutions (a residual block; the skip path upsamples
+  and mixes channels with a 1x1 convolution). Upsampling before convolving spreads every input
+  pixel evenly over the output, so there is no checkerboard texture of the kind 4x4 transposed
+  convolutions with stride 2 leave. The genre enters every batch norm (conditional batch norm):
+  its embedding sets a per-channel gain and shift, so it changes style at every scale while the
+  noise keeps the layout (the same noise gives the same composition in every genre).
+* Discriminator: residual blocks of spectrally normalised 3x3 convolutions with average pooling
+  down to 4x4, where the minibatch standard deviation is appended (a collapsed generator's
+  batch varies less than a real one), one more 3x3 convolution, and a sum over positions. Two
+  heads read those features: realness, which includes a projection term (the inner product of a
+  learned genre embedding with the features: Miyato & Koyama, 2018) so that a cover is judged
+  real *for its genre*, and the AC-GAN genre classifier, which gives the generator its genre
+  signal.
+
+Widths: `width` w gives the generator 8w channels at 4x4 and 8x8 halving to w at full resolution,
+and the discriminator w at its first block doubling to 8w.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from gan.config import ModelConfig
+from gan.models.common import Discriminator, Generator, minibatch_stddev
+
+
+def generator_channels(config: ModelConfig) -> list[int]:
+    """Channels at 4x4, 8x8, ... up to full resolution, widest first (8w, 8w, 4w, 2w, w at 64 px)."""
+    blocks = int(math.log2(config.resolution)) - 2
+    return [config.width * min(8, 2 ** (blocks - i)) for i in range(blocks + 1)]
+
+
+class ConditionalBatchNorm(nn.Module):
+    """Batch norm whose gain and shift also depend on a condition vector (the genre embedding).
+
+    The genre's contribution starts at zero (zero-initialised projections), so a conditional model
+    seeded from an unconditional one starts as exactly that model; the plain batch-norm affine
+    parameters carry over by name.
+    """
+
+    def __init__(self, channels: int, condition_dim: int):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels)
+        self.gain = nn.Linear(condition_dim, channels, bias=False) if condition_dim else None
+        self.shift = nn.Linear(condition_dim, channels, bias=False) if condition_dim else None
+        for layer in (self.gain, self.shift):
+            if layer is not None:
+                nn.init.zeros_(layer.weight)
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        x = self.norm(x)
+        if self.gain is None or condition is None:
+            return x
+        gain = self.gain(condition).to(x.dtype)[:, :, None, None]
+        shift = self.shift(condition).to(x.dtype)[:, :, None, None]
+        return x * (1 + gain) + shift
+
+
+class UpBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, condition_dim: int):
+        super().__init__()
+        self.norm1 = ConditionalBatchNorm(c_in, condition_dim)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.norm2 = ConditionalBatchNorm(c_out, condition_dim)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
+        self.skip = nn.Conv2d(c_in, c_out, 1)
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        h = F.interpolate(F.relu(self.norm1(x, condition)), scale_factor=2.0, mode="nearest")
+        h = self.conv2(F.relu(self.norm2(self.conv1(h), condition)))
+        return h + self.skip(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class ResNetGenerator(Generator):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        channels = generator_channels(config)
+        condition_dim = config.genre_embedding_dim if config.num_genres else 0
+        self.genre_embedding = nn.Embedding(config.num_genres, condition_dim) if config.num_genres else None
+        self.seed = nn.Linear(config.latent_dim, channels[0] * 16)
+        self.blocks = nn.ModuleList(UpBlock(a, b, condition_dim) for a, b in zip(channels, channels[1:]))
+        self.to_rgb = nn.Sequential(nn.BatchNorm2d(channels[-1]), nn.ReLU(),
+                                    nn.Conv2d(channels[-1], 3, 3, padding=1), nn.Tanh())
+        conditional_parts = {layer for m in self.modules() if isinstance(m, ConditionalBatchNorm)
+                             for layer in (m.gain, m.shift) if layer is not None}
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)) and module not in conditional_parts:  # those start at 0
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def first_features(self, noise: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
+        return self.seed(noise)
+
+    def forward_embedded(self, noise: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
+        x = self.seed(noise).view(len(noise), -1, 4, 4)
+        condition = embedding.to(noise.dtype) if embedding is not None else None
+        for block in self.blocks:
+            x = block(x, condition)
+        return self.to_rgb(x)
+
+
+class DownBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, first: bool):
+        super().__init__()
+        # The first block sees the image itself: no activation before its first convolution.
+        self.first = first
+        self.conv1 = spectral_norm(nn.Conv2d(c_in, c_out, 3, padding=1))
+        self.conv2 = spectral_norm(nn.Conv2d(c_out, c_out, 3, padding=1))
+        self.skip = spectral_norm(nn.Conv2d(c_in, c_out, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x if self.first else F.relu(x)
+        h = F.avg_pool2d(self.conv2(F.relu(self.conv1(h))), 2)
+        # Pool before the 1x1 skip convolution on the image (cheaper, same result), after it elsewhere.
+        skip = self.skip(F.avg_pool2d(x, 2)) if self.first else F.avg_pool2d(self.skip(x), 2)
+        return h + skip
+
+
+class ResNetDiscriminator(Discriminator):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        channels = list(reversed(generator_channels(config)[1:]))  # w, 2w, 4w, 8w at 64 px
+        self.blocks = nn.Sequential(*(DownBlock(a, b, first=i == 0)
+                                      for i, (a, b) in enumerate(zip([3, *channels], channels))))
+        features = channels[-1]
+        self.last = spectral_norm(nn.Conv2d(features + 1, features, 3, padding=1))  # +1: minibatch stddev
+        self.adversarial_head = spectral_norm(nn.Linear(features, 1))
+        # The classifier head is not spectrally normalised: cross-entropy needs logits free to grow,
+        # and the head does not feed the adversarial gradient.
+        self.genre_head = nn.Linear(features, config.num_genres) if config.num_genres else None
+        self.genre_projection = (spectral_norm(nn.Embedding(config.num_genres, features))
+                                 if config.num_genres and config.projection else None)
+
+    def forward(self, images: torch.Tensor, genres: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = F.relu(self.blocks(images))
+        x = F.relu(self.last(minibatch_stddev(x, self.stddev_group)))
+        features = x.sum(dim=(2, 3))
+        realness = self.adversarial_head(features).squeeze(1)
+        if self.genre_projection is not None:
+            if genres is None:
+                raise ValueError("a projection discriminator needs the genre of each image")
+            realness = realness + (self.genre_projection(genres) * features).sum(1)
+        genre_logits = self.genre_head(features) if self.genre_head is not None else None
+        return realness, genre_logits

@@ -1,0 +1,115 @@
+"""Quality tracked during fine-tuning: every `--eval-every` steps, a fixed small sample is scored
+and logged to `metrics.jsonl` (rows with `"kind": "eval"`), and the best checkpoint is kept.
+
+What is measured, on the EMA generator with fixed noise (`eval_covers` covers per genre):
+
+* realism: Frechet distance in the judge's feature space (`gan.eval.realism`), generated covers
+  against real covers of the training data, over the floor (another draw of real covers of the
+  same size): per genre, their mean (`realism_mean`), the worst genre (`realism_worst`) and all
+  genres pooled (`realism_ratio`). The judge is trained on the training data once (cached).
+* fidelity: the share of each genre's covers that the judge files under that genre
+  (`fidelity_min`, `fidelity_mean`);
+* within-genre diversity: mean MS-SSIM of random pairs, generated minus real
+  (`msssim_gap_max`: the largest excess over real; above 0 means less varied than real covers).
+
+**The score** that picks the best checkpoint is `realism_mean`, the mean over genres of the
+per-genre Frechet ratio (lower is better). One number suffices because a genre's Frechet
+distance grows both when its covers look like another genre's (low fidelity) and when they vary
+less than real ones (collapse) or are smeared or noisy (off the real covers' manifold).
+The best checkpoint so far is written to `checkpoints/best` (a complete checkpoint, never
+pruned); its config.json carries the evaluation row under "quality".
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from gan.eval.judge import Judge, JudgeConfig, cached_judge
+from gan.eval.msssim import PairwiseMsssim, random_pairs
+from gan.eval.realism import compare_features
+from gan.models import Generator
+from gan.sampling import to_uint8
+
+log = logging.getLogger(__name__)
+SCORE = "realism_mean"
+JUDGE_COVERS_PER_GENRE = 500
+MSSSIM_PAIRS = 100
+
+
+@dataclass
+class RealSample:
+    """Real covers of one genre: the reference draw, the floor draw (disjoint), and their features."""
+
+    reference: np.ndarray
+    floor_features: np.ndarray
+    reference_features: np.ndarray
+    msssim_real: float
+
+
+class QualityTracker:
+    def __init__(self, images: np.ndarray, labels: np.ndarray, genres: list[str], covers_per_genre: int,
+                 seed: int):
+        """`images` uint8 (N, 3, R, R) and `labels` (N,): the training data. Each genre's covers are
+        split at random into the judge's training set, the reference draw and the floor draw."""
+        self.genres = list(genres)
+        rng = np.random.default_rng(seed)
+        judge_rows, draws = [], []
+        for index in range(len(genres)):
+            rows = rng.permutation(np.flatnonzero(labels == index))
+            n = min(covers_per_genre, len(rows) // 3)  # leave at least a third to the judge
+            draws.append((rows[:n], rows[n:2 * n]))
+            judge_rows.append(rows[2 * n:2 * n + JUDGE_COVERS_PER_GENRE])
+        self.covers_per_genre = min(len(reference) for reference, _ in draws)
+        if self.covers_per_genre < 2:
+            raise ValueError("too few covers per genre to track quality")
+        judge_index = np.sort(np.concatenate(judge_rows))
+        resolution = images.shape[-1]
+        self.judge: Judge = cached_judge(_hwc(images[judge_index]), labels[judge_index],
+                                         JudgeConfig(resolution=resolution, genres=self.genres))
+        self.real: list[RealSample] = []
+        for k, (reference_rows, floor_rows) in enumerate(draws):
+            reference = _hwc(images[np.sort(reference_rows[:self.covers_per_genre])])
+            floor = _hwc(images[np.sort(floor_rows[:self.covers_per_genre])])
+            self.real.append(RealSample(reference, self.judge.features(floor), self.judge.features(reference),
+                                        _mean_msssim(reference, seed + k)))
+        self.seed = seed
+
+    @torch.no_grad()
+    def evaluate(self, generator: Generator) -> dict[str, float]:
+        """Score the (EMA) generator; returns the eval row's numbers (see the module docstring)."""
+        started = time.perf_counter()
+        device = next(generator.parameters()).device
+        n = self.covers_per_genre
+        noise = torch.randn(n, generator.config.latent_dim, generator=torch.Generator().manual_seed(self.seed))
+        was_training = generator.training
+        generator.eval()
+        generated, predictions, msssim_gaps = {}, {}, []
+        for index, genre in enumerate(self.genres):
+            labels = torch.full((n,), index, dtype=torch.long, device=device)
+            images = to_uint8((generator(noise.to(device), labels).float().cpu() + 1) / 2)
+            generated[genre], predictions[genre] = self.judge.features_and_predictions(images)
+            msssim_gaps.append(_mean_msssim(images, self.seed + index) - self.real[index].msssim_real)
+        generator.train(was_training)
+        scores = compare_features(generated, {g: r.reference_features for g, r in zip(self.genres, self.real)},
+                                  {g: r.floor_features for g, r in zip(self.genres, self.real)})
+        per_genre = [s.ratio for s in scores[:-1]]
+        fidelity = [float((predictions[g] == i).mean()) for i, g in enumerate(self.genres)]
+        row = {"realism_ratio": scores[-1].ratio, "realism_mean": float(np.mean(per_genre)),
+               "realism_worst": float(np.max(per_genre)), "fidelity_min": min(fidelity),
+               "fidelity_mean": float(np.mean(fidelity)), "msssim_gap_max": float(np.max(msssim_gaps)),
+               "eval_covers": n, "eval_seconds": time.perf_counter() - started}
+        return {k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def _hwc(images: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(images.transpose(0, 2, 3, 1))
+
+
+def _mean_msssim(images: np.ndarray, seed: int) -> float:
+    i, j = random_pairs(len(images), MSSSIM_PAIRS, seed)
+    return float(PairwiseMsssim(images)(i, j).mean())
