@@ -7,8 +7,8 @@
     training_state.json           optimiser hyper-parameters and counters
 
 Nothing here unpickles: safetensors holds tensors and JSON holds the rest, so a checkpoint
-from an untrusted source cannot run code. A folder is written under a temporary name and
-renamed into place, so a crash or `kill -9` leaves either the old checkpoint or the new one.
+from an untrusted source cannot run code. Folders are written with `gan.atomic`, so a crash or
+`kill -9` leaves either the old checkpoint or the new one.
 """
 
 from __future__ import annotations
@@ -16,14 +16,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from gan import __version__
 from gan.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
@@ -44,21 +43,6 @@ def versions() -> dict[str, str]:
     return {"covergan": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-def write_bytes_atomically(path: Path, data: bytes) -> None:
-    """Write a file atomically (temporary file, fsync, rename): readers see the old or the new."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically."""
-    write_bytes_atomically(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
-
-
 def read_json(path: Path, what: str = "file") -> Any:
     try:
         with open(path, encoding="utf-8") as f:
@@ -67,40 +51,6 @@ def read_json(path: Path, what: str = "file") -> Any:
         raise GanError(f"{path}: {what} not found") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise GanError(f"{path}: not valid JSON ({error})") from None
-
-
-def _fsync_tree(folder: Path) -> None:
-    for file in folder.iterdir():
-        with open(file, "rb") as f:
-            os.fsync(f.fileno())
-
-
-def write_folder_atomically(final: Path, files: dict[str, Any]) -> None:
-    """Write a folder of files (dict name -> tensors dict or JSON-able object) and rename it into place."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for name, content in files.items():
-        if name.endswith(".safetensors"):
-            save_file({k: v.detach().contiguous().cpu() for k, v in content.items()}, str(tmp / name))
-        else:
-            with open(tmp / name, "w", encoding="utf-8") as f:
-                json.dump(content, f, indent=2)
-                f.write("\n")
-    _fsync_tree(tmp)
-    rename_folder_into_place(tmp, final)
-
-
-def rename_folder_into_place(tmp: Path, final: Path) -> None:
-    """Rename a finished folder to its final name, replacing (swap, then delete) one already there."""
-    if final.exists():
-        old = final.with_name(f".old-{final.name}-{os.getpid()}")
-        os.rename(final, old)
-        os.rename(tmp, final)
-        shutil.rmtree(old)
-    else:
-        os.rename(tmp, final)
 
 
 def checkpoint_config(model: ModelConfig, train: TrainConfig | None, data: DataConfig | None, phase: str,

@@ -248,14 +248,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from gan.checkpoint import (
-        CONFIG_FILE,
-        GENERATOR_FILE,
-        load_tensors,
-        read_json,
-        resolve_checkpoint,
-        write_folder_atomically,
-    )
+    from gan.atomic import write_folder_atomically
+    from gan.checkpoint import CONFIG_FILE, GENERATOR_FILE, load_tensors, read_json, resolve_checkpoint
     from gan.sampling import load_generator
 
     source = resolve_checkpoint(args.checkpoint)

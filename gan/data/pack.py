@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gan.checkpoint import read_json, rename_folder_into_place, write_json
+from gan.atomic import rename_folder_into_place, write_json
+from gan.checkpoint import read_json
 from gan.config import DataConfig
 from gan.data.folders import ImageSet, decode_chunks, warn_skipped
 from gan.data.sources import open_source

@@ -43,7 +43,7 @@ from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOauthError
 from tqdm import tqdm
 from urllib3.util.retry import Retry
 
-from gan.checkpoint import write_bytes_atomically, write_json
+from gan.atomic import write_bytes_atomically, write_json
 from gan.errors import GanError
 
 API_URL = "https://api.spotify.com/v1/"

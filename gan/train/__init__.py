@@ -6,7 +6,8 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from gan.checkpoint import read_checkpoint_config, resolve_checkpoint, write_json
+from gan.atomic import write_json
+from gan.checkpoint import read_checkpoint_config, resolve_checkpoint
 from gan.config import ModelConfig
 from gan.data.folders import load_dataset
 from gan.errors import GanError

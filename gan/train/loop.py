@@ -23,6 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torchvision.utils import save_image
 from tqdm import tqdm
 
+from gan.atomic import write_folder_atomically
 from gan.checkpoint import (
     DISCRIMINATOR_FILE,
     GENERATOR_FILE,
@@ -35,7 +36,6 @@ from gan.checkpoint import (
     optimizer_to_files,
     read_checkpoint_config,
     read_json,
-    write_folder_atomically,
 )
 from gan.config import ModelConfig, TrainConfig
 from gan.data.batches import RandomBatches

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gan.checkpoint import CHECKPOINTS_DIR, PHASE_ORDER, list_checkpoints, read_json, write_json
+from gan.atomic import write_json
+from gan.checkpoint import CHECKPOINTS_DIR, PHASE_ORDER, list_checkpoints, read_json
 from gan.config import ModelConfig, TrainConfig, from_dict, to_dict
 from gan.errors import GanError
 
