@@ -1,12 +1,13 @@
 import dataclasses
 import json
+import logging
 
 import pytest
 import torch
 from conftest import TINY_GENRES, tiny_model, tiny_train
 from safetensors.torch import load_file
 
-from gan.checkpoint import read_checkpoint_config
+from gan.checkpoint import GENERATOR_FILE, read_checkpoint_config
 from gan.cli import main
 from gan.data.folders import load_labelled_folder
 from gan.errors import GanError
@@ -209,3 +210,35 @@ def test_mode_seeking_term_pairs_fakes_and_is_logged(tmp_path, demo_dir):
         _trainer(tmp_path, demo_dir, mode_seeking_weight=1.0, batch_size=7)
     with pytest.raises(GanError, match="--mode-seeking-weight must not be negative"):
         tiny_train(mode_seeking_weight=-1).validate()
+
+
+def test_init_from_carries_genres_over_by_name(tmp_path, tiny_run, caplog):
+    """The source knows classical, pop, rock; the new run rock, jazz, classical (another order, one new)."""
+    from gan.train.loop import build_networks, initialise_from
+
+    source = tiny_run / "checkpoints" / "finetune-0000003"
+    live_g = {k[len("generator."):]: v for k, v in load_file(str(source / "training_state.safetensors")).items()
+              if k.startswith("generator.")}
+    source_d, source_ema = load_file(str(source / "discriminator.safetensors")), load_file(str(source / GENERATOR_FILE))
+    model, train = tiny_model(genres=["rock", "jazz", "classical"]), tiny_train()
+    nets = build_networks(model, train, torch.device("cpu"))
+    with caplog.at_level(logging.INFO, logger="gan"):
+        fresh = initialise_from(nets, source)
+    untouched = build_networks(model, train, torch.device("cpu"))  # what a fresh start has
+
+    rows = {"rock": 2, "jazz": None, "classical": 0}  # each genre's row in the source
+    for row, genre in enumerate(model.genres):
+        pairs = [(nets.generator.genre_embedding.weight, live_g["genre_embedding.weight"],
+                  untouched.generator.genre_embedding.weight),
+                 (nets.ema.genre_embedding.weight, source_ema["genre_embedding.weight"],
+                  untouched.ema.genre_embedding.weight),
+                 (nets.discriminator.genre_head.weight, source_d["genre_head.weight"],
+                  untouched.discriminator.genre_head.weight),
+                 (nets.discriminator.genre_head.bias, source_d["genre_head.bias"],
+                  untouched.discriminator.genre_head.bias)]
+        for got, saved, initial in pairs:
+            expected = initial[row] if rows[genre] is None else saved[rows[genre]]
+            assert torch.equal(got[row].detach(), expected.detach()), genre
+    assert "genre_embedding.weight[1]" in fresh and "genre_head.weight[1]" in fresh
+    assert ("carried over by name: rock, classical; new, freshly initialised: jazz; not in this run: pop"
+            in caplog.text)

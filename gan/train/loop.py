@@ -88,7 +88,9 @@ def initialise_from(nets: Networks, checkpoint: Path) -> list[str]:
     An exported checkpoint (`python -m gan export`, the bundled demo) holds the EMA generator
     alone: the generator starts from it and the discriminator starts fresh.
     """
-    read_checkpoint_config(checkpoint)  # a foreign or broken folder fails here, with its name
+    # A foreign or broken folder fails here, with its name.
+    source_genres = read_checkpoint_config(checkpoint)["model"].genres
+    genre_rows = genre_rows_by_name(source_genres, nets.generator.config.genres, checkpoint)
     ema_g = live_g = load_tensors(checkpoint / GENERATOR_FILE, "generator weights")
     state_file = checkpoint / STATE_TENSORS_FILE
     if state_file.is_file():  # prefer the optimiser-trained G (it pairs with D); EMA seeds the EMA
@@ -96,16 +98,31 @@ def initialise_from(nets: Networks, checkpoint: Path) -> list[str]:
         live = {k[len("generator."):]: v for k, v in state.items() if k.startswith("generator.")}
         if live:
             live_g = live
-    fresh = carry_over_weights(nets.generator, live_g)
+    fresh = carry_over_weights(nets.generator, live_g, genre_rows)
     if (checkpoint / DISCRIMINATOR_FILE).is_file():
         fresh += carry_over_weights(nets.discriminator, load_tensors(checkpoint / DISCRIMINATOR_FILE,
-                                                                     "discriminator weights"))
+                                                                     "discriminator weights"), genre_rows)
     else:
         fresh.append("discriminator")
     if nets.ema is not None:
         nets.ema.load_state_dict(nets.generator.state_dict())
-        carry_over_weights(nets.ema, ema_g)
+        carry_over_weights(nets.ema, ema_g, genre_rows)
     return fresh
+
+
+def genre_rows_by_name(source: list[str], target: list[str], checkpoint: Path) -> list[int | None]:
+    """For each genre of the new model, its row in the source model's per-genre tensors (None: new).
+
+    Genres are matched by name, never by position: a model of classical, pop and rock seeding one
+    of folk, jazz and rock hands over rock's rows alone, wherever rock sits in either list.
+    """
+    rows = [source.index(genre) if genre in source else None for genre in target]
+    if source and target:
+        carried = [g for g in target if g in source]
+        log.info("genres from %s: carried over by name: %s; new, freshly initialised: %s; not in this run: %s",
+                 checkpoint, ", ".join(carried) or "none", ", ".join(g for g in target if g not in source) or "none",
+                 ", ".join(g for g in source if g not in target) or "none")
+    return rows
 
 
 def mode_seeking_ratio(fakes: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
