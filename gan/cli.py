@@ -363,14 +363,15 @@ COMMANDS = {"demo-data": cmd_demo_data, "data": cmd_data, "train": cmd_train, "g
 
 
 def _stop_on_sigterm(signum, frame):  # noqa: ARG001
-    # Stopping a run (the app's Stop button, `kill`) then checkpoints like Ctrl-C does.
+    # SIGTERM (the app's Stop button, `kill`) stops a command as Ctrl-C does. While a training
+    # phase runs, both only ask the loop to stop after the step in flight (gan.train.stopping).
     raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         COMMANDS[args.command](args)
     except GanError as error:
@@ -380,3 +381,5 @@ def main(argv: list[str] | None = None) -> None:
         hint = f"; continue with: python -m gan train --out {args.out} --resume" if args.command == "train" else ""
         print(f"interrupted{hint}", file=sys.stderr)
         sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -15,8 +15,10 @@ from gan.train.device import resolve_device
 from gan.train.distributed import barrier, init_from_environment, shutdown
 from gan.train.loop import PhaseTrainer, TrainingDiverged, initialise_from
 from gan.train.run import PhasePlan, RunFolder, TrainingPlan
+from gan.train.stopping import TrainingStopped
 
-__all__ = ["PhasePlan", "PhaseTrainer", "RunFolder", "TrainingDiverged", "TrainingPlan", "run_training"]
+__all__ = ["PhasePlan", "PhaseTrainer", "RunFolder", "TrainingDiverged", "TrainingPlan", "TrainingStopped",
+           "run_training"]
 log = logging.getLogger(__name__)
 
 

@@ -44,8 +44,9 @@ from gan.errors import GanError
 from gan.models import Discriminator, Generator, carry_over_weights
 from gan.train.augment import DiffAugment
 from gan.train.device import autocast, resolve_device, resolve_precision
-from gan.train.distributed import World, all_mean, check_in_sync, convert_batchnorm, current_world
+from gan.train.distributed import World, all_mean, any_rank, barrier, check_in_sync, convert_batchnorm, current_world
 from gan.train.run import RunFolder
+from gan.train.stopping import StopRequest, TrainingStopped, stop_between_steps
 
 log = logging.getLogger(__name__)
 BATCHNORM_CALIBRATION_BATCHES = 16
@@ -254,15 +255,20 @@ class PhaseTrainer:
     # --- the loop ----------------------------------------------------------------------------
 
     def fit(self) -> Path:
-        """Train up to `config.steps`; return the final checkpoint folder."""
+        """Train up to `config.steps`; return the final checkpoint folder.
+
+        Ctrl-C or SIGTERM ends the step in flight, checkpoints it and raises TrainingStopped
+        (see gan.train.stopping); under torchrun every rank stops after the same step.
+        """
         cfg = self.config
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0
+        saved_step = None
         bar = tqdm(total=cfg.steps, initial=self.step, desc=self.phase, disable=not self.progress,
                    dynamic_ncols=True, unit="step")
         self.nets.generator.train()
         self.nets.discriminator.train()
-        try:
+        with stop_between_steps() as stop_request, bar:  # the bar is closed however the loop ends
             while self.step < cfg.steps:
                 stats = self.train_step(*self.next_batch())
                 self.step += 1
@@ -292,13 +298,22 @@ class PhaseTrainer:
                         check_in_sync(self.step, self.nets.generator, self.nets.discriminator)
                         if self.world.is_main:
                             self.save_checkpoint()
-        except KeyboardInterrupt:
-            bar.close()
-            if self.world.is_main and self.step > 0 and not self.run.checkpoint_path(self.phase, self.step).exists():
-                self.save_checkpoint()
-            raise
-        bar.close()
+                        saved_step = self.step
+                if any_rank(bool(stop_request)):
+                    self.stop_after_step(stop_request, checkpointed=saved_step == self.step)
         return self.run.checkpoint_path(self.phase, self.step)
+
+    def stop_after_step(self, request: StopRequest, checkpointed: bool) -> None:
+        """End the phase on a stop request, right after a whole step: checkpoint it, then raise."""
+        if not checkpointed:
+            check_in_sync(self.step, self.nets.generator, self.nets.discriminator)
+            if self.world.is_main:
+                self.save_checkpoint()
+        barrier()  # every rank leaves once rank 0 has written the checkpoint
+        reason = request.signal.name if request.signal else "a stop request to another process"
+        log.info("stopped by %s after %s step %d: checkpoint %s", reason, self.phase, self.step,
+                 self.run.checkpoint_path(self.phase, self.step))
+        raise TrainingStopped(f"stopped after {self.phase} step {self.step}")
 
     def check_finite(self, means: dict[str, float]) -> None:
         bad = {k: v for k, v in means.items() if not math.isfinite(v) or abs(v) > self.config.max_loss}
