@@ -100,7 +100,7 @@ def test_kill_9_then_resume_reaches_the_end(tmp_path, demo_dir):
     assert steps == sorted(set(steps)) and steps[-1] == 400  # no step logged twice
 
 
-def test_sigterm_checkpoints_before_stopping(tmp_path, demo_dir):
+def test_sigterm_checkpoints_before_stopping_and_the_run_is_locked_meanwhile(tmp_path, demo_dir):
     run = tmp_path / "run"
     args = ["train", "--data", demo_dir / "labelled", "--steps", 100000, "--checkpoint-every", 100000,
             "--out", run, *TINY]
@@ -110,6 +110,10 @@ def test_sigterm_checkpoints_before_stopping(tmp_path, demo_dir):
     deadline = time.time() + 120
     while not (run / "metrics.jsonl").exists() and time.time() < deadline:
         time.sleep(0.05)
+    # While it trains, the run is locked: a second --resume of it fails at once, saying who holds it.
+    second = gan("train", "--out", run, "--resume", "--no-progress", check=False, timeout=120)
+    assert second.returncode == 2
+    assert second.stderr.strip().startswith(f"error: {run}: in use by process {process.pid} (python")
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130

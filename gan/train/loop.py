@@ -16,6 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -45,8 +46,10 @@ from gan.models import Discriminator, Generator, carry_over_weights
 from gan.train.augment import DiffAugment
 from gan.train.device import autocast, resolve_device, resolve_precision
 from gan.train.distributed import World, all_mean, any_rank, barrier, check_in_sync, convert_batchnorm, current_world
-from gan.train.run import RunFolder
 from gan.train.stopping import StopRequest, TrainingStopped, stop_between_steps
+
+if TYPE_CHECKING:
+    from gan.train.run import RunFolder
 
 log = logging.getLogger(__name__)
 BATCHNORM_CALIBRATION_BATCHES = 16
@@ -415,6 +418,4 @@ class PhaseTrainer:
         if "rng.augment" in state:  # absent from checkpoints written before augmentation existed
             self.augment.rng.set_state(state["rng.augment"].to(self.augment.rng.get_state().device))
         self.step = int(plain["step"])
-        if self.world.is_main:
-            self.run.truncate_metrics(self.phase, self.step)
 
