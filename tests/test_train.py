@@ -294,6 +294,35 @@ def test_a_kill_while_pruning_leaves_no_half_deleted_checkpoint(tmp_path, demo_d
     assert len(list(run.checkpoints_dir.iterdir())) == 2
 
 
+def test_resuming_on_another_kind_of_device_reseeds_the_random_streams_with_a_warning(tmp_path, tiny_run, caplog):
+    """A CUDA generator's state (16 bytes, Philox) does not fit a CPU generator (Mersenne Twister) or the
+    other way round: faked here by giving a CPU run the state sizes a GPU run would have saved."""
+    from safetensors.torch import save_file
+
+    shutil.copytree(tiny_run, tmp_path / "gpu-run")
+    checkpoint = tmp_path / "gpu-run" / "checkpoints" / "finetune-0000003"
+    state = load_file(str(checkpoint / "training_state.safetensors"))
+    state["rng.noise"] = torch.tensor([7, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0, 0, 0, 0], dtype=torch.uint8)
+    state["rng.augment"] = torch.tensor([11] + [0] * 15, dtype=torch.uint8)
+    save_file(state, str(checkpoint / "training_state.safetensors"))
+    plain = json.loads((checkpoint / "training_state.json").read_text())
+    (checkpoint / "training_state.json").write_text(json.dumps({**plain, "device": "cuda"}))
+    shutil.copytree(tmp_path / "gpu-run", tmp_path / "again")
+
+    with caplog.at_level(logging.WARNING, logger="gan"):
+        first = run_training(tmp_path / "gpu-run", resume=True, progress=False, finetune_steps=5)
+    assert "rng.noise: saved on cuda, resumed on cpu" in caplog.text
+    second = run_training(tmp_path / "again", resume=True, progress=False, finetune_steps=5)
+    a, b = load_file(str(first / "training_state.safetensors")), load_file(str(second / "training_state.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # reseeded the same way both times
+
+    state["rng.noise"] = torch.zeros(4, dtype=torch.float32)
+    save_file(state, str(checkpoint / "training_state.safetensors"))
+    shutil.rmtree(first)
+    with pytest.raises(GanError, match="rng.noise: not a random-number generator state"):
+        run_training(tmp_path / "gpu-run", resume=True, progress=False)
+
+
 def test_init_from_carries_genres_over_by_name(tmp_path, tiny_run, caplog):
     """The source knows classical, pop, rock; the new run rock, jazz, classical (another order, one new)."""
     from gan.train.loop import build_networks, initialise_from

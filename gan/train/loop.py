@@ -10,6 +10,7 @@ which pushes G towards easy-to-classify, less varied images.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import math
 import sys
@@ -386,7 +387,8 @@ class PhaseTrainer:
                          **{f"generator.{k}": v for k, v in nets.generator.state_dict().items()},
                          "rng.data": self.batches.rng.get_state(), "rng.noise": self.noise_rng.get_state(),
                          "rng.augment": self.augment.rng.get_state()}
-        state_plain = {"phase": self.phase, "step": self.step, "opt_g": plain_g, "opt_d": plain_d}
+        state_plain = {"phase": self.phase, "step": self.step, "opt_g": plain_g, "opt_d": plain_d,
+                       "device": self.device.type}
         path = self.run.checkpoint_path(self.phase, self.step)
         write_folder_atomically(path, {
             "config.json": checkpoint_config(self.model_config, self.config, self.data.description, self.phase,
@@ -413,9 +415,36 @@ class PhaseTrainer:
             load_weights(nets.ema, checkpoint / GENERATOR_FILE, "generator weights")
         optimizer_from_files(nets.opt_g, "opt_g", state, plain["opt_g"])
         optimizer_from_files(nets.opt_d, "opt_d", state, plain["opt_d"])
-        self.batches.rng.set_state(state["rng.data"])
-        self.noise_rng.set_state(state["rng.noise"].to(self.noise_rng.get_state().device))
-        if "rng.augment" in state:  # absent from checkpoints written before augmentation existed
-            self.augment.rng.set_state(state["rng.augment"].to(self.augment.rng.get_state().device))
+        saved_on = plain.get("device", "another kind of device")  # absent before it was recorded
+        streams = {"rng.data": self.batches.rng, "rng.noise": self.noise_rng, "rng.augment": self.augment.rng}
+        for name, rng in streams.items():
+            if name in state:  # rng.augment is absent from checkpoints written before augmentation existed
+                restore_rng(rng, state[name], f"{checkpoint / STATE_TENSORS_FILE}: {name}", saved_on)
+            elif name != "rng.augment":
+                raise GanError(f"{checkpoint / STATE_TENSORS_FILE}: no {name} (the checkpoint is damaged)")
         self.step = int(plain["step"])
+
+
+def restore_rng(rng: torch.Generator, saved: torch.Tensor, what: str, saved_on: str) -> None:
+    """Set a random stream to its saved state, also when the checkpoint was written on another device.
+
+    CPU and CUDA generators are different algorithms (Mersenne Twister, Philox) whose states
+    differ in size, so a stream cannot continue from one to the other. Resumed on the other kind
+    of device, the stream restarts from a seed taken from the saved state, with a warning: the
+    same checkpoint resumed twice still trains the same, but not as an uninterrupted run would.
+    """
+    current = rng.get_state()
+    if saved.dtype != torch.uint8 or saved.dim() != 1:
+        raise GanError(f"{what}: not a random-number generator state (the checkpoint is damaged)")
+    if saved.numel() == current.numel():
+        try:
+            rng.set_state(saved.to(current.device))
+        except RuntimeError as error:
+            raise GanError(f"{what}: not a valid random-number generator state ({error})") from None
+        return
+    seed = int.from_bytes(hashlib.sha256(saved.numpy().tobytes()).digest()[:8], "little")
+    rng.manual_seed(seed)
+    log.warning("%s: saved on %s, resumed on %s: this random stream cannot continue across devices and "
+                "restarts from seed %d, taken from the saved state (deterministic, but not the numbers an "
+                "uninterrupted run would draw)", what, saved_on, rng.device.type, seed)
 
