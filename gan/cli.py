@@ -72,7 +72,7 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=defaults.compile,
                         help="torch.compile the networks (default %(default)s)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar (default: on a terminal)")
+                        help="progress bar (default: on a terminal); without it, a log line every --log-every steps")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,9 +31,12 @@ def test_demo_data_train_generate(tmp_path):
     out = gan("demo-data", "--out", data, "--per-genre", 6, "--unlabelled", 10, "--size", 32, "--genres", "rock,jazz")
     assert "wrote 12 labelled covers (2 genres)" in out.stdout
     run = tmp_path / "runs" / "tiny"
-    gan("train", "--pretrain-data", data / "unlabelled", "--pretrain-steps", 2, "--data", data / "labelled",
-        "--steps", 4, "--out", run, *TINY)
+    trained = gan("train", "--pretrain-data", data / "unlabelled", "--pretrain-steps", 2, "--data", data / "labelled",
+                  "--steps", 4, "--out", run, *TINY)
     assert (run / "checkpoints" / "finetune-0000004" / "generator.safetensors").is_file()
+    # Its output is not a terminal: a progress line every --log-every steps instead of a bar.
+    progress = [line for line in trained.stderr.splitlines() if " img/s " in line]
+    assert [line.split("  ")[0] for line in progress] == ["pretrain step 2/2", "finetune step 2/4", "finetune step 4/4"]
 
     gan("generate", "--checkpoint", run, "--n", 3, "--seed", 1, "--out", tmp_path / "a")
     gan("generate", "--checkpoint", run, "--n", 3, "--seed", 1, "--out", tmp_path / "b", "--genre", "jazz")

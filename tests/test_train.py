@@ -2,6 +2,7 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -353,3 +354,13 @@ def test_init_from_carries_genres_over_by_name(tmp_path, tiny_run, caplog):
     assert "genre_embedding.weight[1]" in fresh and "genre_head.weight[1]" in fresh
     assert ("carried over by name: rock, classical; new, freshly initialised: jazz; not in this run: pop"
             in caplog.text)
+
+
+def test_a_run_without_a_progress_bar_logs_a_progress_line_every_log_interval(tmp_path, demo_dir, caplog):
+    trainer = _trainer(tmp_path, demo_dir, steps=4, log_every=2, sample_every=100, checkpoint_every=100)
+    with caplog.at_level(logging.INFO, logger="gan"):
+        trainer.fit()
+    lines = [r.getMessage() for r in caplog.records if " img/s " in r.getMessage()]
+    assert len(lines) == 2
+    for line, step in zip(lines, (2, 4)):
+        assert re.fullmatch(rf"finetune step {step}/4  [\d.]+ img/s  d_loss [\d.-]+  g_loss [\d.-]+  ETA \d+s", line)

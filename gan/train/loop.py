@@ -267,7 +267,7 @@ class PhaseTrainer:
         cfg = self.config
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0
-        saved_step = None
+        started, first_step, saved_step = time.perf_counter(), self.step, None
         bar = tqdm(total=cfg.steps, initial=self.step, desc=self.phase, disable=not self.progress,
                    dynamic_ncols=True, unit="step")
         self.nets.generator.train()
@@ -295,6 +295,8 @@ class PhaseTrainer:
                             self.run.log_metrics(row)
                         bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}",
                                         ips=f"{row['img_per_s']:.0f}")
+                        if not self.progress and self.world.is_main:
+                            self.log_progress(row, (time.perf_counter() - started) / (self.step - first_step))
                         sums, window_start, window_steps = {}, time.perf_counter(), 0
                     if due_sample and self.world.is_main:
                         self.save_samples()
@@ -318,6 +320,12 @@ class PhaseTrainer:
         log.info("stopped by %s after %s step %d: checkpoint %s", reason, self.phase, self.step,
                  self.run.checkpoint_path(self.phase, self.step))
         raise TrainingStopped(f"stopped after {self.phase} step {self.step}")
+
+    def log_progress(self, row: dict, seconds_per_step: float) -> None:
+        """One line per --log-every steps where no progress bar is drawn (a log file, a scheduler)."""
+        eta = _duration(seconds_per_step * (self.config.steps - self.step))
+        log.info("%s step %d/%d  %.1f img/s  d_loss %.4f  g_loss %.4f  ETA %s", self.phase, self.step,
+                 self.config.steps, row["img_per_s"], row["d_loss"], row["g_loss"], eta)
 
     def check_finite(self, means: dict[str, float]) -> None:
         bad = {k: v for k, v in means.items() if not math.isfinite(v) or abs(v) > self.config.max_loss}
@@ -448,3 +456,9 @@ def restore_rng(rng: torch.Generator, saved: torch.Tensor, what: str, saved_on: 
                 "restarts from seed %d, taken from the saved state (deterministic, but not the numbers an "
                 "uninterrupted run would draw)", what, saved_on, rng.device.type, seed)
 
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
