@@ -47,12 +47,23 @@ def _fsync_tree(folder: Path) -> None:
             os.fsync(f.fileno())
 
 
-def write_folder_atomically(final: Path, files: dict[str, Any]) -> None:
-    """Write a folder of files (dict name -> tensors dict or JSON-able object) and rename it into place."""
+def write_folder_atomically(final: Path, files: dict[str, Any], keep_other_files: bool = False) -> None:
+    """Write a folder of files (dict name -> tensors dict or JSON-able object) and rename it into place.
+
+    With `keep_other_files`, what a folder already at `final` holds besides `files` (a README, say)
+    is copied into the new one.
+    """
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(f"{TMP}{final.name}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    if keep_other_files and final.is_dir():
+        for entry in sorted(set(os.listdir(final)) - set(files)):
+            source = final / entry
+            if source.is_dir() and not source.is_symlink():
+                shutil.copytree(source, tmp / entry, symlinks=True)
+            else:
+                shutil.copy2(source, tmp / entry, follow_symlinks=False)
     for name, content in files.items():
         if name.endswith(".safetensors"):
             save_file({k: v.detach().contiguous().cpu() for k, v in content.items()}, str(tmp / name))

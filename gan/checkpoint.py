@@ -138,6 +138,30 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     raise GanError(f"{path}: not a checkpoint (no {CONFIG_FILE}) and not a run folder with checkpoints")
 
 
+def check_export_target(out: Path, source: Path) -> None:
+    """Refuse an `export --out` that must not be replaced: only a new or empty folder, or an earlier
+    export (a checkpoint with no training state), is written over; never a run, a training checkpoint,
+    a folder of other files, or one holding the checkpoint being exported."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise GanError(f"{out}: is a file; export writes a checkpoint folder, choose another --out")
+    if out.resolve() == source.resolve() or out.resolve() in source.resolve().parents:
+        raise GanError(f"{out}: holds the checkpoint being exported ({source}); choose another --out")
+    if not os.listdir(out):
+        return
+    try:
+        config = read_json(out / CONFIG_FILE)
+    except GanError:
+        config = None
+    exported = (isinstance(config, dict) and config.get("format") == FORMAT and (out / GENERATOR_FILE).is_file()
+                and not any((out / name).exists() for name in (DISCRIMINATOR_FILE, STATE_TENSORS_FILE,
+                                                                STATE_JSON_FILE, CHECKPOINTS_DIR)))
+    if not exported:
+        raise GanError(f"{out}: not empty and not an exported checkpoint; export replaces only an earlier "
+                       "export, so choose a new or empty folder for --out")
+
+
 def read_checkpoint_config(folder: Path) -> dict[str, Any]:
     """Read and check `config.json`; return it with `model` rebuilt as a ModelConfig."""
     config = read_json(folder / CONFIG_FILE, "checkpoint config")

@@ -249,10 +249,18 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 def cmd_export(args: argparse.Namespace) -> None:
     from gan.atomic import write_folder_atomically
-    from gan.checkpoint import CONFIG_FILE, GENERATOR_FILE, load_tensors, read_json, resolve_checkpoint
+    from gan.checkpoint import (
+        CONFIG_FILE,
+        GENERATOR_FILE,
+        check_export_target,
+        load_tensors,
+        read_json,
+        resolve_checkpoint,
+    )
     from gan.sampling import load_generator
 
     source = resolve_checkpoint(args.checkpoint)
+    check_export_target(Path(args.out), source)
     load_generator(source)  # refuse to export something that does not load
     tensors = load_tensors(source / GENERATOR_FILE, "generator weights")
     if args.fp16:
@@ -260,8 +268,9 @@ def cmd_export(args: argparse.Namespace) -> None:
     config = read_json(source / CONFIG_FILE)
     config["exported_from"] = str(source)
     config["weights_dtype"] = "float16" if args.fp16 else "float32"
-    write_folder_atomically(Path(args.out), {CONFIG_FILE: config, GENERATOR_FILE: tensors})
-    size = sum(f.stat().st_size for f in Path(args.out).iterdir()) / 2**20
+    # An earlier export is replaced; files put beside it (a README, a sample grid) stay.
+    write_folder_atomically(Path(args.out), {CONFIG_FILE: config, GENERATOR_FILE: tensors}, keep_other_files=True)
+    size = sum((Path(args.out) / name).stat().st_size for name in (CONFIG_FILE, GENERATOR_FILE)) / 2**20
     print(f"exported {source} to {args.out} ({size:.1f} MiB, {'fp16' if args.fp16 else 'fp32'} weights)")
 
 

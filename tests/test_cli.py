@@ -1,6 +1,8 @@
 """The command line as a user runs it: subprocesses, exit codes, one-line errors, kill -9 and resume."""
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -122,3 +124,58 @@ def test_sigterm_checkpoints_before_stopping_and_the_run_is_locked_meanwhile(tmp
     assert process.returncode == 130
     assert "--resume" in stderr.strip().splitlines()[-1]
     assert len(list((run / "checkpoints").glob("finetune-*"))) == 1
+
+
+def _snapshot(*paths):
+    return {p: (p.read_bytes() if p.is_file() else sorted((q.relative_to(p), q.stat().st_size) for q in p.rglob("*")))
+            for p in paths}
+
+
+def test_out_never_replaces_what_is_not_ours(tmp_path, tiny_run, demo_dir, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("the user's own files")
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("the user's own file")
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    covers = tmp_path / "covers"
+    shutil.copytree(demo_dir / "labelled", covers / "labelled")
+    checkpoint = tiny_run / "checkpoints" / "finetune-0000003"
+    before = _snapshot(mine, a_file, run, covers)
+    cases = [
+        (["export", "--checkpoint", checkpoint, "--out", mine], "not empty and not an exported checkpoint"),
+        (["export", "--checkpoint", checkpoint, "--out", run], "not empty and not an exported checkpoint"),
+        (["export", "--checkpoint", run / "checkpoints" / "finetune-0000003", "--out", run],
+         "holds the checkpoint being exported"),
+        (["export", "--checkpoint", checkpoint, "--out", run / "checkpoints" / "finetune-0000003"],
+         "not empty and not an exported checkpoint"),  # a training checkpoint
+        (["export", "--checkpoint", checkpoint, "--out", a_file], "is a file"),
+        (["data", "pack", demo_dir / "labelled", "--size", "32", "--out", mine, "--overwrite"],
+         "replaces only a pack, and it is not a pack"),
+        (["data", "pack", demo_dir / "labelled", "--size", "32", "--out", a_file, "--overwrite"],
+         "replaces only a pack"),
+        (["data", "pack", covers / "labelled", "--size", "32", "--out", covers, "--overwrite"],
+         "holds the source being packed"),
+        (["train", "--data", demo_dir / "labelled", "--out", mine, *TINY], "not empty and not a CoverGAN run"),
+        (["train", "--data", demo_dir / "labelled", "--out", a_file, *TINY], "is a file, not a run folder"),
+    ]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(a) for a in args])
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2 and len(lines) == 1, (args, lines)
+        assert lines[0].startswith("error: ") and message in lines[0], (args, lines)
+    assert _snapshot(mine, a_file, run, covers) == before
+
+    # What we wrote ourselves is replaced: an earlier export (a README put beside it stays) and a pack.
+    exported = tmp_path / "exported"
+    main(["export", "--checkpoint", str(checkpoint), "--out", str(exported)])
+    (exported / "README.md").write_text("how this was trained")
+    main(["export", "--checkpoint", str(checkpoint), "--out", str(exported), "--fp16"])
+    assert json.loads((exported / "config.json").read_text())["weights_dtype"] == "float16"
+    assert (exported / "README.md").read_text() == "how this was trained"
+    pack = tmp_path / "covers.pack"
+    for extra in ([], ["--overwrite"]):
+        main(["data", "pack", str(demo_dir / "labelled"), "--size", "32", "--labelled", "--out", str(pack), *extra])
+    assert json.loads((pack / "pack.json").read_text())["count"] == 36
