@@ -318,9 +318,9 @@ def _train(run: RunFolder, plan: TrainingPlan, resume: bool, progress: bool | No
             held.enter_context(run.lock())
             run.recover_interrupted_writes()
             run.record_command()
+        barrier()  # the other ranks read the checkpoints once rank 0 has put them in order
         if finetune_steps is not None:
             _extend(run, plan, finetune_steps, write=world.is_main)
-        barrier()
 
     last: Path | None = None
     pending = []
