@@ -7,8 +7,8 @@
     training_state.json           optimiser hyper-parameters and counters
 
 Nothing here unpickles: safetensors holds tensors and JSON holds the rest, so a checkpoint
-from an untrusted source cannot run code. A folder is written under a temporary name and
-renamed into place, so a crash or `kill -9` leaves either the old checkpoint or the new one.
+from an untrusted source cannot run code. Folders are written with `gan.atomic`, so a crash or
+`kill -9` leaves either the old checkpoint or the new one.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import dataclasses
 import json
 import os
 import platform
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from gan import __version__
 from gan.config import DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
@@ -39,27 +38,13 @@ DISCRIMINATOR_FILE = "discriminator.safetensors"
 STATE_TENSORS_FILE = "training_state.safetensors"
 STATE_JSON_FILE = "training_state.json"
 CHECKPOINTS_DIR = "checkpoints"
+BEST_CHECKPOINT = "best"  # the best fine-tuning checkpoint of a run by the quality score (gan.train.quality)
 PHASE_ORDER = {"pretrain": 0, "finetune": 1}
 MAX_JSON_BYTES = 32 << 20
 
 
 def versions() -> dict[str, str]:
     return {"covergan": __version__, "torch": torch.__version__, "python": platform.python_version()}
-
-
-def write_bytes_atomically(path: Path, data: bytes) -> None:
-    """Write a file atomically (temporary file, fsync, rename): readers see the old or the new."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically."""
-    write_bytes_atomically(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
 def read_json(path: Path, what: str = "file") -> Any:
@@ -76,40 +61,6 @@ def read_json(path: Path, what: str = "file") -> Any:
         raise GanError(f"{path}: not valid JSON (nested too deeply)") from None
     except OSError as error:
         raise GanError(f"{path}: cannot read the {what} ({error.strerror})") from None
-
-
-def _fsync_tree(folder: Path) -> None:
-    for file in folder.iterdir():
-        with open(file, "rb") as f:
-            os.fsync(f.fileno())
-
-
-def write_folder_atomically(final: Path, files: dict[str, Any]) -> None:
-    """Write a folder of files (dict name -> tensors dict or JSON-able object) and rename it into place."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for name, content in files.items():
-        if name.endswith(".safetensors"):
-            save_file({k: v.detach().contiguous().cpu() for k, v in content.items()}, str(tmp / name))
-        else:
-            with open(tmp / name, "w", encoding="utf-8") as f:
-                json.dump(content, f, indent=2)
-                f.write("\n")
-    _fsync_tree(tmp)
-    rename_folder_into_place(tmp, final)
-
-
-def rename_folder_into_place(tmp: Path, final: Path) -> None:
-    """Rename a finished folder to its final name, replacing (swap, then delete) one already there."""
-    if final.exists():
-        old = final.with_name(f".old-{final.name}-{os.getpid()}")
-        os.rename(final, old)
-        os.rename(tmp, final)
-        shutil.rmtree(old)
-    else:
-        os.rename(tmp, final)
 
 
 def checkpoint_config(model: ModelConfig, train: TrainConfig | None, data: DataConfig | None, phase: str,
@@ -205,11 +156,18 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     return [folder for _, _, folder in sorted(found)]
 
 
-def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """Accept a checkpoint folder or a run folder (its latest checkpoint)."""
+def resolve_checkpoint(path: str | os.PathLike, best: bool = False) -> Path:
+    """Accept a checkpoint folder or a run folder (its latest checkpoint, or with `best` the best one
+    by the quality tracked during training: `checkpoints/best`)."""
     path = Path(path)
     if not path.exists():
         raise GanError(f"{path}: checkpoint not found")
+    if best:
+        folder = path / CHECKPOINTS_DIR / BEST_CHECKPOINT
+        if not _is_checkpoint(folder):
+            raise GanError(f"{path}: no best checkpoint ({CHECKPOINTS_DIR}/{BEST_CHECKPOINT}); a run keeps one when "
+                           "quality is tracked during fine-tuning (--eval-every, on by default)")
+        return folder
     if path.is_file():
         path = path.parent if path.name in (CONFIG_FILE, GENERATOR_FILE) else path
         if path.is_file():
@@ -245,6 +203,30 @@ class CheckpointConfig:
             raise GanError(f"phase must be one of {tuple(PHASE_ORDER)}, got {self.phase!r}")
         if self.step is not None and self.step < 0:
             raise GanError(f"step must not be negative, got {self.step}")
+
+
+def check_export_target(out: Path, source: Path) -> None:
+    """Refuse an `export --out` that must not be replaced: only a new or empty folder, or an earlier
+    export (a checkpoint with no training state), is written over; never a run, a training checkpoint,
+    a folder of other files, or one holding the checkpoint being exported."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise GanError(f"{out}: is a file; export writes a checkpoint folder, choose another --out")
+    if out.resolve() == source.resolve() or out.resolve() in source.resolve().parents:
+        raise GanError(f"{out}: holds the checkpoint being exported ({source}); choose another --out")
+    if not os.listdir(out):
+        return
+    try:
+        config = read_json(out / CONFIG_FILE)
+    except GanError:
+        config = None
+    exported = (isinstance(config, dict) and config.get("format") == FORMAT and (out / GENERATOR_FILE).is_file()
+                and not any((out / name).exists() for name in (DISCRIMINATOR_FILE, STATE_TENSORS_FILE,
+                                                                STATE_JSON_FILE, CHECKPOINTS_DIR)))
+    if not exported:
+        raise GanError(f"{out}: not empty and not an exported checkpoint; export replaces only an earlier "
+                       "export, so choose a new or empty folder for --out")
 
 
 def read_checkpoint_config(folder: Path) -> dict[str, Any]:

@@ -43,6 +43,10 @@ TRAIN_HELP = {
 }
 
 
+BEST_HELP = ("with a run folder: its best checkpoint by the quality tracked in training (checkpoints/best), "
+             "not its newest")
+
+
 def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
     model = ModelConfig()
@@ -77,7 +81,7 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=defaults.compile,
                         help="torch.compile the networks (default %(default)s)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar (default: on a terminal)")
+                        help="progress bar (default: on a terminal); without it, a log line every --log-every steps")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     generate = sub.add_parser("generate", help="write generated covers as PNG files")
     generate.add_argument("--checkpoint", help="checkpoint or run folder (default: checkpoints/demo)")
+    generate.add_argument("--best", action="store_true", help=BEST_HELP)
     generate.add_argument("--genre", default="all", help="a genre name, or 'all' (default)")
     generate.add_argument("--n", type=int, default=16, help="images per genre (default %(default)s)")
     generate.add_argument("--seed", type=int, default=0, help="noise seed (default %(default)s)")
@@ -116,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                             ("report", "all of the above in one HTML page")):
         kind = kinds.add_parser(name, help=help_text)
         kind.add_argument("--checkpoint", help="checkpoint or run folder (default: checkpoints/demo)")
+        kind.add_argument("--best", action="store_true", help=BEST_HELP)
         kind.add_argument("--real" if name != "nearest" else "--data", required=name == "nearest",
                           help="labelled folder or CSV of real covers" + (" (the training data)" if name == "nearest"
                                                                           else " (optional baseline)"))
@@ -174,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="copy a checkpoint's generator alone (e.g. to ship it)")
     export.add_argument("--checkpoint", required=True, help="checkpoint or run folder")
+    export.add_argument("--best", action="store_true", help=BEST_HELP)
     export.add_argument("--out", required=True, help="output checkpoint folder")
     export.add_argument("--fp16", action="store_true", help="store the weights in fp16 (half the size)")
     return parser
@@ -242,7 +249,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
         raise GanError(f"no --checkpoint given and the bundled {DEFAULT_CHECKPOINT} is missing")
     if args.n < 1:
         raise GanError(f"--n must be at least 1, got {args.n}")
-    generator = load_generator(args.checkpoint, device=args.device)
+    generator = load_generator(args.checkpoint, device=args.device, best=args.best)
     if not generator.genres:
         genres = [None]
     elif args.genre == "all":
@@ -261,17 +268,19 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    from gan.atomic import write_folder_atomically
     from gan.checkpoint import (
         CONFIG_FILE,
         GENERATOR_FILE,
+        check_export_target,
         load_tensors,
         read_json,
         resolve_checkpoint,
-        write_folder_atomically,
     )
     from gan.sampling import load_generator
 
-    source = resolve_checkpoint(args.checkpoint)
+    source = resolve_checkpoint(args.checkpoint, best=args.best)
+    check_export_target(Path(args.out), source)
     load_generator(source)  # refuse to export something that does not load
     tensors = load_tensors(source / GENERATOR_FILE, "generator weights")
     if args.fp16:
@@ -279,8 +288,9 @@ def cmd_export(args: argparse.Namespace) -> None:
     config = read_json(source / CONFIG_FILE)
     config["exported_from"] = str(source)
     config["weights_dtype"] = "float16" if args.fp16 else "float32"
-    write_folder_atomically(Path(args.out), {CONFIG_FILE: config, GENERATOR_FILE: tensors})
-    size = sum(f.stat().st_size for f in Path(args.out).iterdir()) / 2**20
+    # An earlier export is replaced; files put beside it (a README, a sample grid) stay.
+    write_folder_atomically(Path(args.out), {CONFIG_FILE: config, GENERATOR_FILE: tensors}, keep_other_files=True)
+    size = sum((Path(args.out) / name).stat().st_size for name in (CONFIG_FILE, GENERATOR_FILE)) / 2**20
     print(f"exported {source} to {args.out} ({size:.1f} MiB, {'fp16' if args.fp16 else 'fp32'} weights)")
 
 
@@ -314,7 +324,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         raise GanError(f"no --checkpoint given and the bundled {DEFAULT_CHECKPOINT} is missing")
     if args.n < 2:
         raise GanError(f"--n must be at least 2, got {args.n}")
-    generator = load_generator(args.checkpoint)
+    generator = load_generator(args.checkpoint, best=args.best)
     genres = [g.strip() for g in args.genres.split(",")] if getattr(args, "genres", None) else None
     real_dir = getattr(args, "real", None) or getattr(args, "data", None)
     real = diversity.real_images_by_genre(real_dir, generator.resolution, args.max_real, args.seed) if real_dir else None
@@ -384,14 +394,15 @@ COMMANDS = {"demo-data": cmd_demo_data, "data": cmd_data, "train": cmd_train, "g
 
 
 def _stop_on_sigterm(signum, frame):  # noqa: ARG001
-    # Stopping a run (the app's Stop button, `kill`) then checkpoints like Ctrl-C does.
+    # SIGTERM (the app's Stop button, `kill`) stops a command as Ctrl-C does. While a training
+    # phase runs, both only ask the loop to stop after the step in flight (gan.train.stopping).
     raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         COMMANDS[args.command](args)
     except GanError as error:
@@ -401,3 +412,5 @@ def main(argv: list[str] | None = None) -> None:
         hint = f"; continue with: python -m gan train --out {args.out} --resume" if args.command == "train" else ""
         print(f"interrupted{hint}", file=sys.stderr)
         sys.exit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -118,9 +118,10 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return (images.clamp(0, 1) * 255).round().to(torch.uint8).movedim(-3, -1).numpy()
 
 
-def load_generator(path: str | os.PathLike | None = None, device: str = "cpu") -> CoverGenerator:
-    """Load a generator from a checkpoint folder or a run folder; defaults to the bundled demo."""
-    folder = resolve_checkpoint(path if path is not None else DEFAULT_CHECKPOINT)
+def load_generator(path: str | os.PathLike | None = None, device: str = "cpu", best: bool = False) -> CoverGenerator:
+    """Load a generator from a checkpoint folder or a run folder (its newest checkpoint, or with
+    `best` its best by the quality tracked during training); defaults to the bundled demo."""
+    folder = resolve_checkpoint(path if path is not None else DEFAULT_CHECKPOINT, best=best)
     config = read_checkpoint_config(folder)
     # A config may describe gigabytes of weights: compare the shapes it implies (a model on the meta
     # device allocates nothing) with the weight file's header before building the model for real.

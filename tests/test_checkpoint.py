@@ -6,7 +6,8 @@ import torch
 from safetensors.torch import load_file
 
 from gan import load_generator
-from gan.checkpoint import GENERATOR_FILE, write_folder_atomically
+from gan.atomic import write_folder_atomically
+from gan.checkpoint import GENERATOR_FILE
 from gan.errors import GanError
 
 

@@ -1,6 +1,8 @@
 """The command line as a user runs it: subprocesses, exit codes, one-line errors, kill -9 and resume."""
 
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,9 +33,12 @@ def test_demo_data_train_generate(tmp_path):
     out = gan("demo-data", "--out", data, "--per-genre", 6, "--unlabelled", 10, "--size", 32, "--genres", "rock,jazz")
     assert "wrote 12 labelled covers (2 genres)" in out.stdout
     run = tmp_path / "runs" / "tiny"
-    gan("train", "--pretrain-data", data / "unlabelled", "--pretrain-steps", 2, "--data", data / "labelled",
-        "--steps", 4, "--out", run, *TINY)
+    trained = gan("train", "--pretrain-data", data / "unlabelled", "--pretrain-steps", 2, "--data", data / "labelled",
+                  "--steps", 4, "--out", run, *TINY)
     assert (run / "checkpoints" / "finetune-0000004" / "generator.safetensors").is_file()
+    # Its output is not a terminal: a progress line every --log-every steps instead of a bar.
+    progress = [line for line in trained.stderr.splitlines() if " img/s " in line]
+    assert [line.split("  ")[0] for line in progress] == ["pretrain step 2/2", "finetune step 2/4", "finetune step 4/4"]
 
     gan("generate", "--checkpoint", run, "--n", 3, "--seed", 1, "--out", tmp_path / "a")
     gan("generate", "--checkpoint", run, "--n", 3, "--seed", 1, "--out", tmp_path / "b", "--genre", "jazz")
@@ -100,7 +105,7 @@ def test_kill_9_then_resume_reaches_the_end(tmp_path, demo_dir):
     assert steps == sorted(set(steps)) and steps[-1] == 400  # no step logged twice
 
 
-def test_sigterm_checkpoints_before_stopping(tmp_path, demo_dir):
+def test_sigterm_checkpoints_before_stopping_and_the_run_is_locked_meanwhile(tmp_path, demo_dir):
     run = tmp_path / "run"
     args = ["train", "--data", demo_dir / "labelled", "--steps", 100000, "--checkpoint-every", 100000,
             "--out", run, *TINY]
@@ -110,6 +115,10 @@ def test_sigterm_checkpoints_before_stopping(tmp_path, demo_dir):
     deadline = time.time() + 120
     while not (run / "metrics.jsonl").exists() and time.time() < deadline:
         time.sleep(0.05)
+    # While it trains, the run is locked: a second --resume of it fails at once, saying who holds it.
+    second = gan("train", "--out", run, "--resume", "--no-progress", check=False, timeout=120)
+    assert second.returncode == 2
+    assert second.stderr.strip().startswith(f"error: {run}: in use by process {process.pid} (python")
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
@@ -139,3 +148,58 @@ def test_generate_never_writes_outside_out(tiny_run, tmp_path, monkeypatch, caps
     assert exit_info.value.code == 2
     assert "resolves outside --out" in capsys.readouterr().err
     assert not list(tmp_path.rglob("*.png"))
+
+
+def _snapshot(*paths):
+    return {p: (p.read_bytes() if p.is_file() else sorted((q.relative_to(p), q.stat().st_size) for q in p.rglob("*")))
+            for p in paths}
+
+
+def test_out_never_replaces_what_is_not_ours(tmp_path, tiny_run, demo_dir, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("the user's own files")
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("the user's own file")
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    covers = tmp_path / "covers"
+    shutil.copytree(demo_dir / "labelled", covers / "labelled")
+    checkpoint = tiny_run / "checkpoints" / "finetune-0000003"
+    before = _snapshot(mine, a_file, run, covers)
+    cases = [
+        (["export", "--checkpoint", checkpoint, "--out", mine], "not empty and not an exported checkpoint"),
+        (["export", "--checkpoint", checkpoint, "--out", run], "not empty and not an exported checkpoint"),
+        (["export", "--checkpoint", run / "checkpoints" / "finetune-0000003", "--out", run],
+         "holds the checkpoint being exported"),
+        (["export", "--checkpoint", checkpoint, "--out", run / "checkpoints" / "finetune-0000003"],
+         "not empty and not an exported checkpoint"),  # a training checkpoint
+        (["export", "--checkpoint", checkpoint, "--out", a_file], "is a file"),
+        (["data", "pack", demo_dir / "labelled", "--size", "32", "--out", mine, "--overwrite"],
+         "replaces only a pack, and it is not a pack"),
+        (["data", "pack", demo_dir / "labelled", "--size", "32", "--out", a_file, "--overwrite"],
+         "replaces only a pack"),
+        (["data", "pack", covers / "labelled", "--size", "32", "--out", covers, "--overwrite"],
+         "holds the source being packed"),
+        (["train", "--data", demo_dir / "labelled", "--out", mine, *TINY], "not empty and not a CoverGAN run"),
+        (["train", "--data", demo_dir / "labelled", "--out", a_file, *TINY], "is a file, not a run folder"),
+    ]
+    for args, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(a) for a in args])
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert exit_info.value.code == 2 and len(lines) == 1, (args, lines)
+        assert lines[0].startswith("error: ") and message in lines[0], (args, lines)
+    assert _snapshot(mine, a_file, run, covers) == before
+
+    # What we wrote ourselves is replaced: an earlier export (a README put beside it stays) and a pack.
+    exported = tmp_path / "exported"
+    main(["export", "--checkpoint", str(checkpoint), "--out", str(exported)])
+    (exported / "README.md").write_text("how this was trained")
+    main(["export", "--checkpoint", str(checkpoint), "--out", str(exported), "--fp16"])
+    assert json.loads((exported / "config.json").read_text())["weights_dtype"] == "float16"
+    assert (exported / "README.md").read_text() == "how this was trained"
+    pack = tmp_path / "covers.pack"
+    for extra in ([], ["--overwrite"]):
+        main(["data", "pack", str(demo_dir / "labelled"), "--size", "32", "--labelled", "--out", str(pack), *extra])
+    assert json.loads((pack / "pack.json").read_text())["count"] == 36

@@ -123,6 +123,26 @@ def test_resume_on_two_processes_matches_one(runs):
     assert _relative_difference(cwd / "two-then-one", cwd / "one", 8) < MAX_RELATIVE_DIFFERENCE
 
 
+def test_a_stop_that_reaches_one_process_stops_all_after_the_same_step(runs, demo_dir):
+    """SIGTERM to rank 1 alone, between D's and G's optimiser steps of step 4: both ranks finish
+    step 4, rank 0 checkpoints it, and the run resumed on two processes ends as the run that never
+    stopped (`two`: same processes, same sums, so equal to the bit)."""
+    cwd, _ = runs
+    env = {**_env(), "SIGNAL_AT_CALL": "7", "SIGNAL_RANK": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(ROOT / "tests" / "signal_during_step.py"), "train", "--out", "stopped", "--steps", "6",
+               "--data", str(demo_dir / "labelled"), *TRAIN_ARGS, "--checkpoint-every", "100"]
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.stderr.count("interrupted; continue with") == 2, result.stdout + result.stderr
+    assert [p.name for p in (cwd / "stopped" / "checkpoints").iterdir()] == ["finetune-0000004"]
+
+    _train(["--out", "stopped", "--resume"], 2, cwd)
+    for name in CHECKPOINT_FILES:
+        a = load_file(cwd / "stopped" / "checkpoints" / "finetune-0000006" / name)
+        b = load_file(cwd / "two" / "checkpoints" / "finetune-0000006" / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a), name
+
+
 def test_global_batch_must_split_evenly(tmp_path, demo_dir):
     data = load_labelled_folder(demo_dir / "labelled", 32)
     with pytest.raises(GanError, match="multiple of the 3 training processes"):

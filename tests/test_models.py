@@ -111,3 +111,25 @@ def test_discriminator_sees_a_collapsed_batch():
     assert minibatch_stddev(varied)[:, -1].mean() > 0.5
     assert minibatch_stddev(collapsed)[:, -1].abs().max() < 1e-3
     assert minibatch_stddev(torch.randn(6, 5, 4, 4)).shape == (6, 6, 4, 4)  # 6 is not a multiple of 4
+
+
+def test_every_per_genre_tensor_is_listed_and_moves_by_genre_name():
+    """Any tensor with one row per genre must be in PER_GENRE_TENSORS, or --init-from would hand a
+    genre another genre's row (or drop it) when the genres differ: a new per-genre table fails here."""
+    from gan.models import PER_GENRE_TENSORS
+
+    source_genres, target_genres = ["a", "b", "c", "d", "e", "f", "g"], ["g", "x", "a", "b", "y", "c", "d"]
+    for build in (Generator, Discriminator):
+        source = build(tiny_model(genres=source_genres, projection=True))
+        target = build(tiny_model(genres=target_genres, projection=True))
+        fresh_state = {k: v.clone() for k, v in target.state_dict().items()}
+        per_genre = {name for name, t in source.state_dict().items() if t.dim() and t.shape[0] == len(source_genres)}
+        assert per_genre and per_genre <= set(PER_GENRE_TENSORS), per_genre - set(PER_GENRE_TENSORS)
+
+        rows = [source_genres.index(g) if g in source_genres else None for g in target_genres]
+        fresh = carry_over_weights(target, source.state_dict(), rows)
+        for name in per_genre:
+            for row, genre in enumerate(target_genres):
+                expected = fresh_state[name][row] if rows[row] is None else source.state_dict()[name][rows[row]]
+                assert torch.equal(target.state_dict()[name][row], expected), (name, genre)
+            assert f"{name}[1, 4]" in fresh

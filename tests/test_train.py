@@ -1,12 +1,17 @@
 import dataclasses
 import json
+import logging
+import os
+import re
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import TINY_GENRES, tiny_model, tiny_train
 from safetensors.torch import load_file
 
-from gan.checkpoint import read_checkpoint_config
+from gan.checkpoint import GENERATOR_FILE, read_checkpoint_config
 from gan.cli import main
 from gan.data.folders import load_labelled_folder
 from gan.errors import GanError
@@ -212,3 +217,153 @@ def test_mode_seeking_term_pairs_fakes_and_is_logged(tmp_path, demo_dir):
         _trainer(tmp_path, demo_dir, mode_seeking_weight=1.0, batch_size=7)
     with pytest.raises(GanError, match="--mode-seeking-weight must not be negative"):
         tiny_train(mode_seeking_weight=-1).validate()
+
+
+def test_a_resume_after_kill_9_before_any_checkpoint_counts_no_step_twice(tmp_path, demo_dir):
+    """kill -9 after metrics rows but before the first checkpoint: the resume starts at step 0
+    and the phase's rows go, so metrics.jsonl holds each step once."""
+    run = RunFolder(tmp_path / "run")
+    run_training(run.path, _plan(demo_dir, pretrain_steps=2, steps=4, checkpoint_every=100), progress=False)
+    for folder in run.checkpoints("finetune"):  # as if killed before fine-tuning's first checkpoint
+        shutil.rmtree(folder)
+    run_training(run.path, resume=True, progress=False)
+    assert [(r["phase"], r["step"]) for r in run.read_metrics()] == [("pretrain", 2), ("finetune", 2),
+                                                                    ("finetune", 4)]
+
+
+def test_a_run_that_failed_before_training_leaves_nothing_in_the_way(tmp_path, demo_dir, caplog):
+    plan = _plan(demo_dir, steps=2)
+    plan.finetune.data = str(tmp_path / "missing")
+    with pytest.raises(GanError, match="missing: data folder not found"):
+        run_training(tmp_path / "run", plan, progress=False)
+    plan.init_from = str(tmp_path / "no-such-checkpoint")
+    plan.finetune.data = str(demo_dir / "labelled")
+    with pytest.raises(GanError, match="no-such-checkpoint: checkpoint not found"):
+        run_training(tmp_path / "run", plan, progress=False)
+    assert not (tmp_path / "run").exists()  # checked before the run folder was written
+    plan.init_from = None
+    assert run_training(tmp_path / "run", plan, progress=False).name == "finetune-0000002"
+
+    # A run that wrote its plan and then died before its first step (killed, or by an earlier
+    # version) may be started again; one that trained may not.
+    never = RunFolder(tmp_path / "never")
+    never.path.mkdir()
+    (never.path / "config.json").write_text(json.dumps(_plan(demo_dir, steps=5).to_json()))
+    with caplog.at_level(logging.INFO, logger="gan"):
+        assert run_training(never.path, plan, progress=False).name == "finetune-0000002"
+    assert "replacing the run there, which never trained a step" in caplog.text
+    with pytest.raises(GanError, match="a run already exists here; add --resume"):
+        run_training(never.path, plan, progress=False)
+
+
+def test_a_checkpoint_replacement_cut_short_is_recovered_and_temporaries_are_swept(tmp_path, demo_dir, caplog):
+    """What kill -9 can leave in a run folder, and what the next start makes of it."""
+    run = RunFolder(tmp_path / "run")
+    run_training(run.path, _plan(demo_dir, steps=6, checkpoint_every=3, keep_checkpoints=5), progress=False)
+    newest = run.checkpoint_path("finetune", 6)
+    os.rename(newest, newest.with_name(".old-finetune-0000006-4242"))  # replaced: the first rename done...
+    (run.checkpoints_dir / ".tmp-finetune-0000006-4242").mkdir()  # ...the new copy not yet in place
+    (run.checkpoints_dir / ".tmp-finetune-0000006-4242" / "config.json").write_text("{}")
+    (run.checkpoints_dir / ".trash-finetune-0000001-4242").mkdir()  # a deletion cut short
+    (run.checkpoints_dir / "finetune-0000002").mkdir()  # a deletion cut short by an earlier version
+    shutil.copy(run.checkpoint_path("finetune", 3) / "config.json", run.checkpoints_dir / "finetune-0000002")
+    (run.samples_dir / ".tmp-finetune-0000007.png").write_bytes(b"half a png")
+    (run.path / ".config.json.tmp-4242").write_text("{")
+
+    with caplog.at_level(logging.INFO, logger="gan"):
+        final = run_training(run.path, resume=True, progress=False, finetune_steps=9)
+    assert "resuming finetune from step 6" in caplog.text  # the set-aside checkpoint was found again
+    assert final.name == "finetune-0000009"
+    assert sorted(p.name for p in run.checkpoints_dir.iterdir()) == ["finetune-0000003", "finetune-0000006",
+                                                                     "finetune-0000009"]
+    assert not [p for p in run.path.rglob(".*")]
+
+
+def test_a_kill_while_pruning_leaves_no_half_deleted_checkpoint(tmp_path, demo_dir, monkeypatch):
+    run = RunFolder(tmp_path / "run")
+    run_training(run.path, _plan(demo_dir, steps=6, checkpoint_every=2, keep_checkpoints=5), progress=False)
+
+    def killed_after_one_file(path, *args, **kwargs):
+        next(p for p in Path(path).iterdir()).unlink()
+        raise KeyboardInterrupt  # stands for kill -9: nothing after this runs
+
+    monkeypatch.setattr(shutil, "rmtree", killed_after_one_file)
+    with pytest.raises(KeyboardInterrupt):
+        run.prune_checkpoints("finetune", keep=1, final_step=6)
+    monkeypatch.undo()
+    for folder in run.checkpoints_dir.iterdir():
+        if not folder.name.startswith("."):
+            assert len(list(folder.iterdir())) == 5, folder  # whole, or out of sight
+    run.recover_interrupted_writes()
+    assert len(list(run.checkpoints_dir.iterdir())) == 2
+
+
+def test_resuming_on_another_kind_of_device_reseeds_the_random_streams_with_a_warning(tmp_path, tiny_run, caplog):
+    """A CUDA generator's state (16 bytes, Philox) does not fit a CPU generator (Mersenne Twister) or the
+    other way round: faked here by giving a CPU run the state sizes a GPU run would have saved."""
+    from safetensors.torch import save_file
+
+    shutil.copytree(tiny_run, tmp_path / "gpu-run")
+    checkpoint = tmp_path / "gpu-run" / "checkpoints" / "finetune-0000003"
+    state = load_file(str(checkpoint / "training_state.safetensors"))
+    state["rng.noise"] = torch.tensor([7, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0, 0, 0, 0], dtype=torch.uint8)
+    state["rng.augment"] = torch.tensor([11] + [0] * 15, dtype=torch.uint8)
+    save_file(state, str(checkpoint / "training_state.safetensors"))
+    plain = json.loads((checkpoint / "training_state.json").read_text())
+    (checkpoint / "training_state.json").write_text(json.dumps({**plain, "device": "cuda"}))
+    shutil.copytree(tmp_path / "gpu-run", tmp_path / "again")
+
+    with caplog.at_level(logging.WARNING, logger="gan"):
+        first = run_training(tmp_path / "gpu-run", resume=True, progress=False, finetune_steps=5)
+    assert "rng.noise: saved on cuda, resumed on cpu" in caplog.text
+    second = run_training(tmp_path / "again", resume=True, progress=False, finetune_steps=5)
+    a, b = load_file(str(first / "training_state.safetensors")), load_file(str(second / "training_state.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # reseeded the same way both times
+
+    state["rng.noise"] = torch.zeros(4, dtype=torch.float32)
+    save_file(state, str(checkpoint / "training_state.safetensors"))
+    shutil.rmtree(first)
+    with pytest.raises(GanError, match="rng.noise: not a random-number generator state"):
+        run_training(tmp_path / "gpu-run", resume=True, progress=False)
+
+
+def test_init_from_carries_genres_over_by_name(tmp_path, tiny_run, caplog):
+    """The source knows classical, pop, rock; the new run rock, jazz, classical (another order, one new)."""
+    from gan.train.loop import build_networks, initialise_from
+
+    source = tiny_run / "checkpoints" / "finetune-0000003"
+    live_g = {k[len("generator."):]: v for k, v in load_file(str(source / "training_state.safetensors")).items()
+              if k.startswith("generator.")}
+    source_d, source_ema = load_file(str(source / "discriminator.safetensors")), load_file(str(source / GENERATOR_FILE))
+    model, train = tiny_model(genres=["rock", "jazz", "classical"]), tiny_train()
+    nets = build_networks(model, train, torch.device("cpu"))
+    with caplog.at_level(logging.INFO, logger="gan"):
+        fresh = initialise_from(nets, source)
+    untouched = build_networks(model, train, torch.device("cpu"))  # what a fresh start has
+
+    rows = {"rock": 2, "jazz": None, "classical": 0}  # each genre's row in the source
+    for row, genre in enumerate(model.genres):
+        pairs = [(nets.generator.genre_embedding.weight, live_g["genre_embedding.weight"],
+                  untouched.generator.genre_embedding.weight),
+                 (nets.ema.genre_embedding.weight, source_ema["genre_embedding.weight"],
+                  untouched.ema.genre_embedding.weight),
+                 (nets.discriminator.genre_head.weight, source_d["genre_head.weight"],
+                  untouched.discriminator.genre_head.weight),
+                 (nets.discriminator.genre_head.bias, source_d["genre_head.bias"],
+                  untouched.discriminator.genre_head.bias)]
+        for got, saved, initial in pairs:
+            expected = initial[row] if rows[genre] is None else saved[rows[genre]]
+            assert torch.equal(got[row].detach(), expected.detach()), genre
+    assert "genre_embedding.weight[1]" in fresh and "genre_head.weight[1]" in fresh
+    assert ("carried over by name: rock, classical; new, freshly initialised: jazz; not in this run: pop"
+            in caplog.text)
+
+
+def test_a_run_without_a_progress_bar_logs_a_progress_line_every_log_interval(tmp_path, demo_dir, caplog):
+    trainer = _trainer(tmp_path, demo_dir, steps=4, log_every=2, sample_every=100, checkpoint_every=100)
+    with caplog.at_level(logging.INFO, logger="gan"):
+        trainer.fit()
+    lines = [r.getMessage() for r in caplog.records if " img/s " in r.getMessage()]
+    assert len(lines) == 2
+    for line, step in zip(lines, (2, 4)):
+        assert re.fullmatch(rf"finetune step {step}/4  [\d.]+ img/s  d_loss [\d.-]+  g_loss [\d.-]+  ETA \d+s", line)

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from gan.checkpoint import read_json, rename_folder_into_place, write_json
+from gan.atomic import rename_folder_into_place, write_json
+from gan.checkpoint import read_json
 from gan.config import DataConfig, check_genre_names, from_dict
 from gan.data.folders import ImageSet, decode_chunks, warn_skipped
 from gan.data.sources import looks_labelled, open_source
@@ -89,6 +90,8 @@ def write_pack(source_path: str | os.PathLike, out: str | os.PathLike, resolutio
         raise GanError(f"{out}: already exists; pass --overwrite to replace it")
     if labelled is None:
         labelled = looks_labelled(source_path)
+    if out.exists():
+        _check_replaceable(out, Path(source_path))
     source = open_source(source_path, labelled)
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
@@ -132,6 +135,20 @@ def write_pack(source_path: str | os.PathLike, out: str | os.PathLike, resolutio
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return info
+
+
+def _check_replaceable(out: Path, source: Path) -> None:
+    """--overwrite replaces an earlier pack, never a file, a folder of other things or the source."""
+    if out.resolve() == source.resolve() or out.resolve() in source.resolve().parents:
+        raise GanError(f"{out}: holds the source being packed ({source}); choose another --out")
+    try:
+        ours = out.is_dir() and read_json(out / INFO_FILE).get("format") == PACK_FORMAT
+    except (GanError, AttributeError):
+        ours = False
+    others = sorted(set(os.listdir(out)) - {INFO_FILE, IMAGES_FILE, LABELS_FILE, NAMES_FILE}) if ours else []
+    if not ours or others:
+        detail = f"it also holds {others[0]!r}" if others else "it is not a pack"
+        raise GanError(f"{out}: --overwrite replaces only a pack, and {detail}; choose another --out")
 
 
 def read_pack_info(path: str | os.PathLike) -> PackInfo:

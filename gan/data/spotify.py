@@ -42,7 +42,7 @@ from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOauthError
 from tqdm import tqdm
 
-from gan.checkpoint import write_bytes_atomically, write_json
+from gan.atomic import write_bytes_atomically, write_json
 from gan.config import check_genre_names
 from gan.errors import GanError
 

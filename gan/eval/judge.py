@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan.checkpoint import load_weights, read_json, write_folder_atomically
+from gan.atomic import write_folder_atomically
+from gan.checkpoint import load_weights, read_json
 from gan.errors import GanError
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,16 @@ from __future__ import annotations
 from torch import nn
 
 from gan.config import ModelConfig
-from gan.models.common import Discriminator, Generator, carry_over_weights, minibatch_stddev
+from gan.models.common import (
+    PER_GENRE_TENSORS,
+    Discriminator,
+    Generator,
+    carry_over_weights,
+    describe_fresh,
+    minibatch_stddev,
+)
 
-__all__ = ["Discriminator", "Generator", "build_discriminator", "build_generator", "carry_over_weights",
+__all__ = ["PER_GENRE_TENSORS", "Discriminator", "Generator", "build_discriminator", "build_generator", "carry_over_weights", "describe_fresh",
            "minibatch_stddev"]
 
 

@@ -66,18 +66,41 @@ def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
     return torch.cat([x, y], dim=1)
 
 
-def carry_over_weights(target: nn.Module, source_state: dict[str, torch.Tensor]) -> list[str]:
+# Tensors with one row per genre (first dimension num_genres, rows in the order of
+# ModelConfig.genres), in either architecture. Carrying weights between models whose genres differ
+# (--init-from) moves these rows by genre name. A new per-genre table in the models must be listed here.
+PER_GENRE_TENSORS = (
+    "genre_embedding.weight",  # G: the genre's learned embedding
+    "genre_head.weight", "genre_head.bias",  # D: the classifier's logit for the genre
+    "genre_projection.parametrizations.weight.original",  # D: the projection embedding
+    "genre_projection.parametrizations.weight.0._u",  # its spectral norm's power-iteration vector
+)
+
+
+def carry_over_weights(target: nn.Module, source_state: dict[str, torch.Tensor],
+                       genre_rows: list[int | None] | None = None) -> list[str]:
     """Copy every tensor whose name and shape match; return the names left freshly initialised.
 
     This is how pre-trained (unconditional) weights seed a conditional model: all layers match
-    except the genre parts (embedding, conditional batch-norm tables, classifier and projection
-    heads) and, in the DCGAN generator, the first layer's embedding input rows.
+    except the genre parts (embedding, conditional batch-norm projections, classifier and
+    projection heads) and, in the DCGAN generator, the first layer's embedding input rows.
+    `genre_rows[i]` is the row of the target's genre i in the source's per-genre tensors
+    (`PER_GENRE_TENSORS`), or None for a genre the source does not know, whose rows stay fresh;
+    without it per-genre tensors carry over only when their shapes match.
     """
     own = target.state_dict()
     fresh = []
     for name, tensor in own.items():
         incoming = source_state.get(name)
-        if incoming is not None and incoming.shape == tensor.shape:
+        if (name in PER_GENRE_TENSORS and genre_rows is not None and incoming is not None
+                and incoming.shape[1:] == tensor.shape[1:]):
+            for row, source_row in enumerate(genre_rows):
+                if source_row is not None and source_row < incoming.shape[0]:
+                    tensor[row].copy_(incoming[source_row])
+            new = [row for row, source_row in enumerate(genre_rows) if source_row is None]
+            if new:
+                fresh.append(f"{name}{new}")
+        elif incoming is not None and incoming.shape == tensor.shape:
             tensor.copy_(incoming)
         elif (name == "seed.0.weight" and incoming is not None and incoming.shape[0] < tensor.shape[0]
               and incoming.shape[1:] == tensor.shape[1:]):
@@ -87,3 +110,13 @@ def carry_over_weights(target: nn.Module, source_state: dict[str, torch.Tensor])
         else:
             fresh.append(name)
     return fresh
+
+
+def describe_fresh(names: list[str]) -> str:
+    """`carry_over_weights`'s fresh tensor names for a log line, the conditional batch norm's many
+    per-layer genre projections counted rather than listed."""
+    conditional = [n for n in names if n.endswith((".gain.weight", ".shift.weight"))]
+    rest = [n for n in names if n not in conditional]
+    if conditional:
+        rest.append(f"the genre gains and shifts of {len(conditional) // 2} conditional batch norms")
+    return ", ".join(rest) or "none"

@@ -12,6 +12,7 @@ weights, optimiser state and random-number streams, and only rank 0 writes the r
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 from dataclasses import dataclass
 
@@ -130,6 +131,26 @@ def all_mean(values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     dist.all_reduce(stacked)
     stacked /= dist.get_world_size()
     return dict(zip(keys, stacked))
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank when `flag` is true on at least one (a stop request that reached one
+    process stops all of them at the same step).
+
+    Called every step, so it runs on the CPU over gloo: an NCCL all-reduce would make the host
+    wait for the GPU each step.
+    """
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return flag
+    value = torch.tensor([int(flag)], dtype=torch.int32)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX, group=_cpu_group())
+    return bool(value.item())
+
+
+@functools.cache
+def _cpu_group():
+    """A gloo group over all ranks for small host-side agreements (the world group itself under gloo)."""
+    return dist.group.WORLD if dist.get_backend() == "gloo" else dist.new_group(backend="gloo")
 
 
 def weights_digest(*modules: nn.Module) -> torch.Tensor:

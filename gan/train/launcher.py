@@ -1,8 +1,10 @@
 """Start, watch, stop and resume training runs as separate processes (used by the app's Train page).
 
 A run started here is `python -m gan train ...` in its own process session, so it outlives the
-page (and the app) that started it. Its pid is kept in `RUN/process.json` and its output in
-`RUN/train.log`; the run folder stays the single source of truth for progress.
+page (and the app) that started it. Its pid, start time and command line are kept in
+`RUN/process.json` and its output in `RUN/train.log`; the run folder stays the single source of
+truth for progress. Process ids are reused, so a pid counts as the run's only while the process
+with it started when the run's did (Linux's /proc; elsewhere, while the pid is alive).
 """
 
 from __future__ import annotations
@@ -17,10 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gan.errors import GanError
-from gan.train.run import RunFolder, TrainingPlan, validate_run_name
+from gan.train.run import LOG_FILE, PROCESS_FILE, RunFolder, TrainingPlan, validate_run_name
 
-PROCESS_FILE = "process.json"
-LOG_FILE = "train.log"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
@@ -55,17 +55,57 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _start_time(pid: int) -> str | None:
+    """When a process started (clock ticks after boot, field 22 of /proc/PID/stat), or None if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # after the command name, which may hold spaces
+
+
+def _command_of(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return None
+
+
+def record_process(run_dir: Path, pid: int, command: list[str]) -> None:
+    """Write `process.json`: who trains the run, so that Stop signals that process and no other."""
+    record = {"pid": pid, "start_time": _start_time(pid), "started": time.time(), "command": command}
+    (run_dir / PROCESS_FILE).write_text(json.dumps(record))
+
+
+def running_pid(run_dir: Path) -> int | None:
+    """The pid of the run's training process while it runs; None once it has ended (its pid may since
+    belong to another process)."""
+    try:
+        record = json.loads((run_dir / PROCESS_FILE).read_text())
+        pid = int(record["pid"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError, json.JSONDecodeError):
+        return None
+    if not _alive(pid):
+        return None
+    if record.get("start_time") is not None:
+        return pid if _start_time(pid) == record["start_time"] else None
+    command = _command_of(pid)  # a record from before start times were kept
+    return pid if command is None or command == record.get("command") else None
+
+
 def launch(runs_dir: Path, name: str, train_args: list[str], resume: bool = False) -> subprocess.Popen:
     """Start `python -m gan train --out runs_dir/name ...` detached from the caller."""
     validate_run_name(name)
     run_dir = runs_dir / name
     if resume and not (run_dir / "config.json").is_file():
         raise GanError(f"run {name!r} has nothing to resume")
-    if not resume and run_dir.exists():
-        raise GanError(f"run {name!r} already exists: choose another name or resume it")
-    status = run_status(run_dir) if resume else None
-    if status is not None and status.state == "running":
+    if running_pid(run_dir) is not None:
         raise GanError(f"run {name!r} is already running")
+    if not resume:
+        try:  # a new name, or a run that never trained a step (it failed on its data, say)
+            RunFolder(run_dir).check_can_start()
+        except GanError:
+            raise GanError(f"run {name!r} already exists: choose another name or resume it") from None
     run_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "gan", "train", "--out", str(run_dir), "--no-progress"]
     command += ["--resume"] if resume else train_args
@@ -74,27 +114,20 @@ def launch(runs_dir: Path, name: str, train_args: list[str], resume: bool = Fals
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                cwd=PROJECT_ROOT, env=env, start_new_session=True)
     log.close()
-    (run_dir / PROCESS_FILE).write_text(json.dumps({"pid": process.pid, "started": time.time(), "command": command}))
+    record_process(run_dir, process.pid, command)
     return process
 
 
 def stop(run_dir: Path, timeout: float = 30.0) -> bool:
-    """Ask a running run to stop (SIGTERM: it checkpoints first); True if it was running."""
-    pid = _pid(run_dir)
-    if pid is None or not _alive(pid):
+    """Ask a running run to stop (SIGTERM: it finishes its step and checkpoints it); True if it was running."""
+    pid = running_pid(run_dir)
+    if pid is None:
         return False
     os.kill(pid, signal.SIGTERM)
     deadline = time.time() + timeout
     while _alive(pid) and time.time() < deadline:
         time.sleep(0.1)
     return True
-
-
-def _pid(run_dir: Path) -> int | None:
-    try:
-        return int(json.loads((run_dir / PROCESS_FILE).read_text())["pid"])
-    except (FileNotFoundError, ValueError, KeyError, json.JSONDecodeError):
-        return None
 
 
 def run_status(run_dir: Path) -> RunStatus | None:
@@ -113,8 +146,7 @@ def run_status(run_dir: Path) -> RunStatus | None:
         if run.samples_dir.is_dir() else []
     finished_phases = [phase for phase, p in plan.phases() if run.checkpoints(phase)
                        and run.checkpoints(phase)[-1].name.endswith(f"-{p.train.steps:07d}")]
-    pid = _pid(run_dir)
-    if pid is not None and _alive(pid):
+    if running_pid(run_dir) is not None:
         state = "running"
     elif len(finished_phases) == len(plan.phases()):
         state = "finished"
@@ -148,8 +180,7 @@ def log_tail(run_dir: Path, lines: int = 20) -> str:
 
 def wait(run_dir: Path, timeout: float = 600.0) -> RunStatus | None:
     """Wait for a launched run's process to end (or the timeout); return its status."""
-    pid = _pid(run_dir)
     deadline = time.time() + timeout
-    while pid is not None and _alive(pid) and time.time() < deadline:
+    while running_pid(run_dir) is not None and time.time() < deadline:
         time.sleep(0.1)
     return run_status(run_dir)

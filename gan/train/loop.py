@@ -10,12 +10,14 @@ which pushes G towards easy-to-classify, less varied images.
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import math
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torchvision.utils import save_image
 from tqdm import tqdm
 
+from gan.atomic import write_folder_atomically
 from gan.checkpoint import (
     DISCRIMINATOR_FILE,
     GENERATOR_FILE,
@@ -35,7 +38,6 @@ from gan.checkpoint import (
     optimizer_to_files,
     read_checkpoint_config,
     read_json,
-    write_folder_atomically,
 )
 from gan.config import ModelConfig, TrainConfig
 from gan.data.batches import RandomBatches
@@ -44,9 +46,12 @@ from gan.errors import GanError
 from gan.models import Discriminator, Generator, build_discriminator, build_generator, carry_over_weights
 from gan.train.augment import DiffAugment
 from gan.train.device import autocast, resolve_device, resolve_precision
-from gan.train.distributed import World, all_mean, check_in_sync, convert_batchnorm, current_world
-from gan.train.quality import SCORE, QualityTracker
-from gan.train.run import RunFolder
+from gan.train.distributed import World, all_mean, any_rank, barrier, check_in_sync, convert_batchnorm, current_world
+from gan.train.quality import SCORE, QualityTracker, too_few_covers
+from gan.train.stopping import StopRequest, TrainingStopped, stop_between_steps
+
+if TYPE_CHECKING:
+    from gan.train.run import RunFolder
 
 log = logging.getLogger(__name__)
 BATCHNORM_CALIBRATION_BATCHES = 16
@@ -89,7 +94,9 @@ def initialise_from(nets: Networks, checkpoint: Path) -> list[str]:
     An exported checkpoint (`python -m gan export`, the bundled demo) holds the EMA generator
     alone: the generator starts from it and the discriminator starts fresh.
     """
-    read_checkpoint_config(checkpoint)  # a foreign or broken folder fails here, with its name
+    # A foreign or broken folder fails here, with its name.
+    source_genres = read_checkpoint_config(checkpoint)["model"].genres
+    genre_rows = genre_rows_by_name(source_genres, nets.generator.config.genres, checkpoint)
     ema_g = live_g = load_tensors(checkpoint / GENERATOR_FILE, "generator weights")
     state_file = checkpoint / STATE_TENSORS_FILE
     if state_file.is_file():  # prefer the optimiser-trained G (it pairs with D); EMA seeds the EMA
@@ -97,16 +104,31 @@ def initialise_from(nets: Networks, checkpoint: Path) -> list[str]:
         live = {k[len("generator."):]: v for k, v in state.items() if k.startswith("generator.")}
         if live:
             live_g = live
-    fresh = carry_over_weights(nets.generator, live_g)
+    fresh = carry_over_weights(nets.generator, live_g, genre_rows)
     if (checkpoint / DISCRIMINATOR_FILE).is_file():
         fresh += carry_over_weights(nets.discriminator, load_tensors(checkpoint / DISCRIMINATOR_FILE,
-                                                                     "discriminator weights"))
+                                                                     "discriminator weights"), genre_rows)
     else:
         fresh.append("discriminator")
     if nets.ema is not None:
         nets.ema.load_state_dict(nets.generator.state_dict())
-        carry_over_weights(nets.ema, ema_g)
+        carry_over_weights(nets.ema, ema_g, genre_rows)
     return fresh
+
+
+def genre_rows_by_name(source: list[str], target: list[str], checkpoint: Path) -> list[int | None]:
+    """For each genre of the new model, its row in the source model's per-genre tensors (None: new).
+
+    Genres are matched by name, never by position: a model of classical, pop and rock seeding one
+    of folk, jazz and rock hands over rock's rows alone, wherever rock sits in either list.
+    """
+    rows = [source.index(genre) if genre in source else None for genre in target]
+    if source and target:
+        carried = [g for g in target if g in source]
+        log.info("genres from %s: carried over by name: %s; new, freshly initialised: %s; not in this run: %s",
+                 checkpoint, ", ".join(carried) or "none", ", ".join(g for g in target if g not in source) or "none",
+                 ", ".join(g for g in source if g not in target) or "none")
+    return rows
 
 
 def mode_seeking_ratio(fakes: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -167,6 +189,7 @@ class PhaseTrainer:
                                        generator=torch.Generator().manual_seed(train.seed + 3)).to(self.device)
         self.step = 0
         self.quality: QualityTracker | None = None  # built at the first evaluation (it trains a judge)
+        self.quality_skipped: str | None = None  # why quality cannot be tracked ("" when it can), once known
         self.best_score = self._best_score_so_far()
         self.progress = (sys.stderr.isatty() if progress is None else progress) and self.world.is_main
         # g_step and d_step train (wrapped for gradient averaging across ranks); d_judge scores the
@@ -255,15 +278,20 @@ class PhaseTrainer:
     # --- the loop ----------------------------------------------------------------------------
 
     def fit(self) -> Path:
-        """Train up to `config.steps`; return the final checkpoint folder."""
+        """Train up to `config.steps`; return the final checkpoint folder.
+
+        Ctrl-C or SIGTERM ends the step in flight, checkpoints it and raises TrainingStopped
+        (see gan.train.stopping); under torchrun every rank stops after the same step.
+        """
         cfg = self.config
         sums: dict[str, torch.Tensor] = {}
         window_start, window_steps = time.perf_counter(), 0
+        started, first_step, saved_step = time.perf_counter(), self.step, None
         bar = tqdm(total=cfg.steps, initial=self.step, desc=self.phase, disable=not self.progress,
                    dynamic_ncols=True, unit="step")
         self.nets.generator.train()
         self.nets.discriminator.train()
-        try:
+        with stop_between_steps() as stop_request, bar:  # the bar is closed however the loop ends
             while self.step < cfg.steps:
                 stats = self.train_step(*self.next_batch())
                 self.step += 1
@@ -286,6 +314,8 @@ class PhaseTrainer:
                             self.run.log_metrics(row)
                         bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}",
                                         ips=f"{row['img_per_s']:.0f}")
+                        if not self.progress and self.world.is_main:
+                            self.log_progress(row, (time.perf_counter() - started) / (self.step - first_step))
                         sums, window_start, window_steps = {}, time.perf_counter(), 0
                     if due_sample and self.world.is_main:
                         self.save_samples()
@@ -293,15 +323,30 @@ class PhaseTrainer:
                         check_in_sync(self.step, self.nets.generator, self.nets.discriminator)
                         if self.world.is_main:
                             self.save_checkpoint()
+                        saved_step = self.step
                 if self.evaluating and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
                     self.evaluate()
-        except KeyboardInterrupt:
-            bar.close()
-            if self.world.is_main and self.step > 0 and not self.run.checkpoint_path(self.phase, self.step).exists():
-                self.save_checkpoint()
-            raise
-        bar.close()
+                if any_rank(bool(stop_request)):
+                    self.stop_after_step(stop_request, checkpointed=saved_step == self.step)
         return self.run.checkpoint_path(self.phase, self.step)
+
+    def stop_after_step(self, request: StopRequest, checkpointed: bool) -> None:
+        """End the phase on a stop request, right after a whole step: checkpoint it, then raise."""
+        if not checkpointed:
+            check_in_sync(self.step, self.nets.generator, self.nets.discriminator)
+            if self.world.is_main:
+                self.save_checkpoint()
+        barrier()  # every rank leaves once rank 0 has written the checkpoint
+        reason = request.signal.name if request.signal else "a stop request to another process"
+        log.info("stopped by %s after %s step %d: checkpoint %s", reason, self.phase, self.step,
+                 self.run.checkpoint_path(self.phase, self.step))
+        raise TrainingStopped(f"stopped after {self.phase} step {self.step}")
+
+    def log_progress(self, row: dict, seconds_per_step: float) -> None:
+        """One line per --log-every steps where no progress bar is drawn (a log file, a scheduler)."""
+        eta = _duration(seconds_per_step * (self.config.steps - self.step))
+        log.info("%s step %d/%d  %.1f img/s  d_loss %.4f  g_loss %.4f  ETA %s", self.phase, self.step,
+                 self.config.steps, row["img_per_s"], row["d_loss"], row["g_loss"], eta)
 
     def check_finite(self, means: dict[str, float]) -> None:
         bad = {k: v for k, v in means.items() if not math.isfinite(v) or abs(v) > self.config.max_loss}
@@ -314,8 +359,15 @@ class PhaseTrainer:
 
     @property
     def evaluating(self) -> bool:
-        """Quality is tracked in fine-tuning, by rank 0 (the others go on to the next step's all-reduce)."""
-        return self.conditional and self.config.eval_every > 0 and self.world.is_main
+        """Quality is tracked in fine-tuning, by rank 0 (the others go on to the next step's all-reduce),
+        on data with enough covers per genre to measure it."""
+        if not (self.conditional and self.config.eval_every > 0 and self.world.is_main):
+            return False
+        if self.quality_skipped is None:
+            self.quality_skipped = too_few_covers(self.data.labels, self.model_config.genres) or ""
+            if self.quality_skipped:
+                log.warning("quality is not tracked: %s", self.quality_skipped)
+        return not self.quality_skipped
 
     def evaluate(self) -> dict:
         """Score the EMA generator on the fixed sample, log it, and keep it as checkpoints/best if it is."""
@@ -400,7 +452,8 @@ class PhaseTrainer:
                          **{f"generator.{k}": v for k, v in nets.generator.state_dict().items()},
                          "rng.data": self.batches.rng.get_state(), "rng.noise": self.noise_rng.get_state(),
                          "rng.augment": self.augment.rng.get_state()}
-        state_plain = {"phase": self.phase, "step": self.step, "opt_g": plain_g, "opt_d": plain_d}
+        state_plain = {"phase": self.phase, "step": self.step, "opt_g": plain_g, "opt_d": plain_d,
+                       "device": self.device.type}
         config = checkpoint_config(self.model_config, self.config, self.data.description, self.phase, self.step,
                                    ema=nets.ema is not None)
         if quality is not None:
@@ -433,11 +486,42 @@ class PhaseTrainer:
             load_weights(nets.ema, checkpoint / GENERATOR_FILE, "generator weights")
         optimizer_from_files(nets.opt_g, "opt_g", state, plain["opt_g"])
         optimizer_from_files(nets.opt_d, "opt_d", state, plain["opt_d"])
-        self.batches.rng.set_state(state["rng.data"])
-        self.noise_rng.set_state(state["rng.noise"].to(self.noise_rng.get_state().device))
-        if "rng.augment" in state:  # absent from checkpoints written before augmentation existed
-            self.augment.rng.set_state(state["rng.augment"].to(self.augment.rng.get_state().device))
+        saved_on = plain.get("device", "another kind of device")  # absent before it was recorded
+        streams = {"rng.data": self.batches.rng, "rng.noise": self.noise_rng, "rng.augment": self.augment.rng}
+        for name, rng in streams.items():
+            if name in state:  # rng.augment is absent from checkpoints written before augmentation existed
+                restore_rng(rng, state[name], f"{checkpoint / STATE_TENSORS_FILE}: {name}", saved_on)
+            elif name != "rng.augment":
+                raise GanError(f"{checkpoint / STATE_TENSORS_FILE}: no {name} (the checkpoint is damaged)")
         self.step = int(plain["step"])
-        if self.world.is_main:
-            self.run.truncate_metrics(self.phase, self.step)
 
+
+def restore_rng(rng: torch.Generator, saved: torch.Tensor, what: str, saved_on: str) -> None:
+    """Set a random stream to its saved state, also when the checkpoint was written on another device.
+
+    CPU and CUDA generators are different algorithms (Mersenne Twister, Philox) whose states
+    differ in size, so a stream cannot continue from one to the other. Resumed on the other kind
+    of device, the stream restarts from a seed taken from the saved state, with a warning: the
+    same checkpoint resumed twice still trains the same, but not as an uninterrupted run would.
+    """
+    current = rng.get_state()
+    if saved.dtype != torch.uint8 or saved.dim() != 1:
+        raise GanError(f"{what}: not a random-number generator state (the checkpoint is damaged)")
+    if saved.numel() == current.numel():
+        try:
+            rng.set_state(saved.to(current.device))
+        except RuntimeError as error:
+            raise GanError(f"{what}: not a valid random-number generator state ({error})") from None
+        return
+    seed = int.from_bytes(hashlib.sha256(saved.numpy().tobytes()).digest()[:8], "little")
+    rng.manual_seed(seed)
+    log.warning("%s: saved on %s, resumed on %s: this random stream cannot continue across devices and "
+                "restarts from seed %d, taken from the saved state (deterministic, but not the numbers an "
+                "uninterrupted run would draw)", what, saved_on, rng.device.type, seed)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

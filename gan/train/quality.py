@@ -38,7 +38,18 @@ from gan.sampling import to_uint8
 log = logging.getLogger(__name__)
 SCORE = "realism_mean"
 JUDGE_COVERS_PER_GENRE = 500
+JUDGE_STEPS = JudgeConfig.steps
 MSSSIM_PAIRS = 100
+MIN_COVERS_PER_GENRE = 30  # 10 each for the reference, the floor and the judge: fewer measure nothing
+
+
+def too_few_covers(labels: np.ndarray, genres: list[str]) -> str | None:
+    """Why quality cannot be tracked on this data, or None when it can."""
+    counts = np.bincount(labels, minlength=len(genres))
+    short = [f"{genre} ({count})" for genre, count in zip(genres, counts) if count < MIN_COVERS_PER_GENRE]
+    if short:
+        return f"genre(s) with fewer than {MIN_COVERS_PER_GENRE} covers: {', '.join(short[:3])}"
+    return None
 
 
 @dataclass
@@ -58,6 +69,9 @@ class QualityTracker:
         split at random into the judge's training set, the reference draw and the floor draw."""
         self.genres = list(genres)
         rng = np.random.default_rng(seed)
+        reason = too_few_covers(labels, self.genres)
+        if reason:
+            raise ValueError(reason)
         judge_rows, draws = [], []
         for index in range(len(genres)):
             rows = rng.permutation(np.flatnonzero(labels == index))
@@ -65,12 +79,10 @@ class QualityTracker:
             draws.append((rows[:n], rows[n:2 * n]))
             judge_rows.append(rows[2 * n:2 * n + JUDGE_COVERS_PER_GENRE])
         self.covers_per_genre = min(len(reference) for reference, _ in draws)
-        if self.covers_per_genre < 2:
-            raise ValueError("too few covers per genre to track quality")
         judge_index = np.sort(np.concatenate(judge_rows))
         resolution = images.shape[-1]
         self.judge: Judge = cached_judge(_hwc(images[judge_index]), labels[judge_index],
-                                         JudgeConfig(resolution=resolution, genres=self.genres))
+                                         JudgeConfig(resolution=resolution, genres=self.genres, steps=JUDGE_STEPS))
         self.real: list[RealSample] = []
         for k, (reference_rows, floor_rows) in enumerate(draws):
             reference = _hwc(images[np.sort(reference_rows[:self.covers_per_genre])])
