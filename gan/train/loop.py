@@ -279,6 +279,8 @@ class PhaseTrainer:
             bar.close()
             if self.world.is_main and self.step > 0 and not self.run.checkpoint_path(self.phase, self.step).exists():
                 self.save_checkpoint()
+            if self.world.is_main and self.step > 0 and not self.run.sample_path(self.phase, self.step).exists():
+                self.save_samples()  # a stopped run shows where it stopped, not its last --sample-every step
             raise
         bar.close()
         return self.run.checkpoint_path(self.phase, self.step)
