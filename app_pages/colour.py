@@ -3,38 +3,51 @@
 import pandas as pd
 import streamlit as st
 
-from gan.eval.colour import evaluate_colour
-from gan.eval.diversity import real_images_by_genre
-from gan.eval.figures import colour_figures
-from gan.studio import cached_generator, choose_checkpoint, real_data_input, resolve_user_path, result_for_settings
+from gan.eval.colour import METRICS, evaluate_colour
+from gan.eval.figures import colour_statistics_figure, hue_figure, palette_figure
+from gan.studio import (
+    RealBaseline,
+    cached_generator,
+    current_generator,
+    explain_baseline,
+    genre_picker,
+    real_baseline_input,
+    real_covers,
+    result_for_settings,
+)
 
-st.set_page_config(page_title="Colour · CoverGAN Studio", layout="wide")
+REAL_PER_GENRE = 500
 st.title("Colour statistics")
-generator = choose_checkpoint()
+generator = current_generator()
 if generator is None:
     st.stop()
 
 with st.form("colour"):
     columns = st.columns(2)
-    n = columns[0].number_input("Generated covers per genre", 2, 5000, 200, key="col_n")
-    seed = columns[1].number_input("Seed", 0, 2**31 - 1, 0, key="col_seed")
-    real_text = real_data_input("col_real")
-    submitted = st.form_submit_button("Compute")
+    n = columns[0].number_input("Generated covers per genre", 2, 5000, 200, key="col_n", persist_state="session")
+    seed = columns[1].number_input("Seed", 0, 2**31 - 1, 0, key="col_seed", persist_state="session")
+    genres = genre_picker(generator, "col_genres", "Genres") if generator.genres else []
+    baseline = real_baseline_input(generator, "col")
+    submitted = st.form_submit_button("Compute", type="primary")
+explain_baseline(generator, baseline)
 
 
 @st.cache_data(show_spinner="Computing colour statistics...", max_entries=16)
-def compute(checkpoint: str, n: int, seed: int, real_dir: str):
+def compute(checkpoint: str, n: int, seed: int, baseline: RealBaseline, genres: tuple[str, ...]):
     generator = cached_generator(checkpoint)
-    real = real_images_by_genre(real_dir, generator.resolution, 500, seed) if real_dir else None
-    return evaluate_colour(generator, n, seed, real)
+    real = real_covers(baseline, generator.resolution, list(genres), REAL_PER_GENRE, seed)
+    return evaluate_colour(generator, n, seed, real, list(genres) or None)
 
 
-settings = (st.session_state["checkpoint_path"], int(n), int(seed),
-            str(resolve_user_path(real_text)) if real_text else "")
+settings = (st.session_state["checkpoint_path"], int(n), int(seed), baseline, tuple(genres))
 groups = result_for_settings("colour_settings", settings, submitted, compute)
 if groups is None:
     st.stop()
-for figure in colour_figures(groups):
-    st.plotly_chart(figure, width="stretch")
-st.dataframe(pd.DataFrame([{k: v for k, v in g.summary().items() if k not in ("hue_histogram", "palette_shares")}
+st.caption(baseline.describe() + (f" (up to {REAL_PER_GENRE} per genre)" if baseline.kind != "none" else ""))
+st.plotly_chart(colour_statistics_figure(groups), width="stretch")
+st.plotly_chart(hue_figure(groups), width="stretch")
+st.plotly_chart(palette_figure(groups), width="stretch")
+st.dataframe(pd.DataFrame([{"genre": g.genre, "source": g.source, "images": len(g.stats[METRICS[0]])}
+                           | {m: f"{g.stats[m].mean():.3f} ± {g.stats[m].std():.3f}" for m in METRICS}
                            for g in groups]), hide_index=True, width="stretch")
+st.caption("Mean ± standard deviation over the covers of each genre and source.")

@@ -1,95 +1,165 @@
-"""Train: start `python -m gan train` as a separate process, watch it, stop and resume it."""
+"""Train: start `python -m gan train` as a separate process, watch it, stop, resume or extend it."""
 
 import streamlit as st
-import torch
 
+from gan.checkpoint import list_checkpoints
 from gan.errors import GanError
-from gan.eval.compare import load_run, losses_figure
-from gan.studio import RUNS_DIR, resolve_user_path
+from gan.eval.compare import load_run
+from gan.eval.figures import run_charts
+from gan.studio import PROJECT_ROOT, RUNS_DIR, open_in_explorer, option_input
+from gan.train.history import phases_logged
 from gan.train.launcher import launch, list_runs, log_tail, stop
-from gan.train.run import validate_run_name
+from gan.train.options import (
+    DEMO_DATA_DIR,
+    MAIN_OPTIONS,
+    QUICK_START,
+    device_choices,
+    start_run,
+    train_more,
+    train_options,
+    write_demo_data,
+)
 
-st.set_page_config(page_title="Train · CoverGAN Studio", layout="wide")
+PHASE_NAMES = {"pretrain": "pre-training", "finetune": "fine-tuning"}
+ACTIVE = ("starting", "running")
+DETAILED = 3  # runs shown with curves and samples without asking (the active ones always are)
+
 st.title("Train")
 st.caption("Each run is a separate process: it keeps going if you close this page, and writes everything "
            f"into {RUNS_DIR}/NAME.")
+runs_panel = st.container()  # filled last, so a run started by the form below shows at once
 
-devices = ["auto", "cpu"] + [f"cuda:{k}" for k in range(torch.cuda.device_count())]
-with st.form("train"):
-    name = st.text_input("Run name (letters, digits, '.', '_', '-')", "my-run", key="train_name")
-    data = st.text_input("Fine-tuning data (one sub-folder per genre, a CSV, archive(s) or a pack)",
-                         "demo-data/labelled", key="train_data")
-    pretrain = st.checkbox("Pre-train first on unlabelled covers", True, key="train_pretrain")
-    pretrain_data = st.text_input("Pre-training data (unlabelled: a folder, archive(s) or a pack)", "demo-data/unlabelled",
-                                  key="train_pre_data")
-    columns = st.columns(4)
-    pretrain_steps = columns[0].number_input("Pre-training steps", 1, 10**7, 300, key="train_pre_steps")
-    steps = columns[1].number_input("Fine-tuning steps", 1, 10**7, 600, key="train_steps")
-    batch_size = columns[2].number_input("Batch size", 1, 4096, 64, key="train_batch")
-    resolution = columns[3].selectbox("Resolution", [32, 64, 128], index=1, key="train_resolution")
-    columns = st.columns(4)
-    lr_g = columns[0].number_input("Generator learning rate", 1e-6, 1.0, 2e-4, format="%.5f", key="train_lr_g")
-    lr_d = columns[1].number_input("Discriminator learning rate", 1e-6, 1.0, 2e-4, format="%.5f", key="train_lr_d")
-    latent_dim = columns[2].number_input("Latent size", 1, 4096, 128, key="train_latent")
-    width = columns[3].number_input("Width", 4, 1024, 32, key="train_width")
-    columns = st.columns(2)
-    device = columns[0].selectbox("Device", devices, key="train_device")
-    projection = columns[1].checkbox("Genre-aware discriminator (projection)", False, key="train_projection",
-                                     help="Off: the plain AC-GAN discriminator, whose realness is genre-blind")
-    start = st.form_submit_button("Start training")
 
-if start:
-    try:
-        validate_run_name(name)
-        args = ["--data", str(resolve_user_path(data)), "--steps", str(steps), "--batch-size", str(batch_size),
-                "--resolution", str(resolution), "--lr-g", str(lr_g), "--lr-d", str(lr_d),
-                "--latent-dim", str(latent_dim), "--width", str(width), "--device", device,
-                "--projection" if projection else "--no-projection"]
-        if pretrain:
-            args += ["--pretrain-data", str(resolve_user_path(pretrain_data)), "--pretrain-steps", str(pretrain_steps)]
-        for folder in [data] + ([pretrain_data] if pretrain else []):
-            if not resolve_user_path(folder).exists():
-                raise GanError(f"{folder}: data not found")
-        launch(RUNS_DIR, name, args)
-        st.success(f"Started run {name}.")
-    except GanError as error:
-        st.error(str(error))
+def run_card(status, detailed: bool) -> None:
+    with st.container(border=True):
+        head = st.columns([5, 3], vertical_alignment="center")
+        steps = " · ".join(f"{PHASE_NAMES[p.phase]} {p.step:,}/{p.total_steps:,}" for p in status.phases)
+        speed = f" · {status.img_per_s:.0f} images/s" if status.img_per_s and status.state == "running" else ""
+        head[0].markdown(f"**{status.name}**: {status.state}" + (f" · {steps}" if steps else "") + speed)
+        actions = head[1].columns(2)
+        name = status.name
+        if status.state in ACTIVE:
+            if actions[0].button("Stop", key=f"stop-{name}", help="It saves a checkpoint and a sample first"):
+                stop(status.path, timeout=15)
+                st.rerun(scope="fragment")
+        elif status.state in ("stopped", "failed") and status.phases:
+            if actions[0].button("Resume", key=f"resume-{name}"):
+                try:
+                    launch(RUNS_DIR, name, [], resume=True)
+                except GanError as error:
+                    st.error(str(error))
+                st.rerun(scope="fragment")
+        if status.state == "finished":
+            with actions[0].popover("Train more"):
+                finetune = next((p for p in status.phases if p.phase == "finetune"), None)
+                if finetune is None:
+                    st.write("This run has no fine-tuning phase to extend.")
+                else:
+                    target = st.number_input("Fine-tune on to step", finetune.total_steps + 1, 10**7,
+                                             finetune.total_steps * 2, key=f"more-steps-{name}")
+                    if st.button("Start", key=f"more-{name}"):
+                        try:
+                            train_more(RUNS_DIR, name, int(target))
+                        except GanError as error:
+                            st.error(str(error))
+                        st.rerun(scope="fragment")
+        if list_checkpoints(status.path) and actions[1].button("Open in explorer", key=f"open-{name}",
+                                                               help="Choose its newest checkpoint in the sidebar"):
+            open_in_explorer(status.path)
+        st.progress(status.progress)
+        if status.state == "failed":
+            st.code(log_tail(status.path), language=None)
+        if not detailed and not st.toggle("Curves and samples", key=f"details-{name}"):
+            return
+        run = load_run(status.path) if status.phases else None
+        phases = phases_logged(run.metrics) if run else []
+        cells = []
+        if status.latest_sample is not None:
+            phase, _, step = status.latest_sample.stem.partition("-")
+            cells.append(("image", status.latest_sample, f"Latest sample: {PHASE_NAMES.get(phase, phase)} step "
+                                                         f"{int(step):,} (rows: noise, columns: genres)"))
+        if phases:
+            phase = phases[-1]
+            if len(phases) > 1:
+                phase = st.segmented_control("Phase", phases, format_func=PHASE_NAMES.get, default=phases[-1],
+                                             key=f"phase-{name}") or phases[-1]
+            cells += [("chart", figure, None) for figure in run_charts(run.metrics, phase)]
+        elif status.state in ACTIVE:
+            st.caption("No metrics yet: the first row comes after --log-every steps.")
+        for row in range(0, len(cells), 3):
+            for column, (kind, item, caption) in zip(st.columns(3), cells[row:row + 3]):
+                if kind == "image":
+                    column.image(str(item), caption=caption, width="stretch")
+                else:
+                    column.plotly_chart(item, width="stretch", key=f"chart-{name}-{item.layout.title.text}")
 
 
 @st.fragment(run_every=3)
-def live_runs():
-    runs = list_runs(RUNS_DIR)
-    if not runs:
-        st.info("No runs yet.")
+def live_runs() -> None:
+    statuses = list_runs(RUNS_DIR)
+    if not statuses:
+        st.info("No runs yet: start one with the form below.")
         return
-    for status in reversed(runs):
-        with st.container(border=True):
-            head = st.columns([3, 1, 1])
-            speed = f", {status.img_per_s:.0f} images/s" if status.img_per_s else ""
-            head[0].markdown(f"**{status.name}**: {status.state}, {status.phase or 'starting'} "
-                             f"({status.step}/{status.total_steps} steps{speed})")
-            if status.state == "running":
-                if head[1].button("Stop", key=f"stop-{status.name}"):
-                    stop(status.path, timeout=10)
-                    st.rerun()
-            elif status.state in ("stopped", "failed"):
-                if head[1].button("Resume", key=f"resume-{status.name}"):
-                    try:
-                        launch(RUNS_DIR, status.name, [], resume=True)
-                    except GanError as error:
-                        st.error(str(error))
-                    st.rerun()
-            st.progress(status.progress)
-            body = st.columns([2, 1])
-            run = load_run(status.path)
-            if run.metrics:
-                phase = status.phase or "finetune"
-                body[0].plotly_chart(losses_figure(run, phase), width="stretch", key=f"curve-{status.name}")
-            if status.latest_sample:
-                body[1].image(str(status.latest_sample), caption=status.latest_sample.name)
-            if status.state == "failed":
-                st.code(log_tail(status.path), language=None)
+    # Active runs first, then the most recently changed.
+    statuses.sort(key=lambda s: (s.state not in ACTIVE, -max((p.stat().st_mtime for p in s.path.iterdir()),
+                                                              default=0)))
+    for index, status in enumerate(statuses):
+        run_card(status, detailed=status.state in ACTIVE or index < DETAILED)
 
 
-st.subheader("Runs")
-live_runs()
+st.subheader("Start a new run")
+demo_paths = {"labelled": DEMO_DATA_DIR / "labelled", "unlabelled": DEMO_DATA_DIR / "unlabelled"}
+if not all(p.is_dir() for p in demo_paths.values()):
+    st.info(f"The form's default data ({DEMO_DATA_DIR.name}/labelled and {DEMO_DATA_DIR.name}/unlabelled) is not "
+            "there yet. Write the demo covers (8 genres x 1,000 labelled and 5,000 unlabelled covers, 64 px, "
+            "seed 0, as `python -m gan demo-data --out demo-data` does), or give your own folders below.")
+    if st.button("Write the demo covers", type="primary", key="write_demo"):
+        with st.spinner("Drawing the demo covers (about 10 s)..."):
+            write_demo_data()
+        st.session_state["train_notice"] = f"Wrote the demo covers to {DEMO_DATA_DIR}: the form's defaults are ready."
+        st.rerun()
+if "train_notice" in st.session_state:
+    st.success(st.session_state.pop("train_notice"))
+
+
+def shown(path) -> str:
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
+options = train_options(device_choices())
+main = [o for o in options if o.name in MAIN_OPTIONS]
+with st.form("train"):
+    columns = st.columns([2, 3])
+    name = columns[0].text_input("Run name (letters, digits, '.', '_', '-')", "my-run", key="train_name",
+                                 persist_state="session")
+    data = columns[1].text_input("Fine-tuning data (one sub-folder per genre, a CSV, archive(s) or a pack)",
+                                 shown(demo_paths["labelled"]), key="train_data", persist_state="session")
+    columns = st.columns([2, 3])
+    pretrain = columns[0].checkbox("Pre-train first on unlabelled covers", True, key="train_pretrain",
+                                   persist_state="session")
+    pretrain_data = columns[1].text_input("Pre-training data (unlabelled: a folder, archive(s) or a pack)",
+                                          shown(demo_paths["unlabelled"]), key="train_pre_data",
+                                          persist_state="session")
+    columns = st.columns(len(main) + 2)
+    pretrain_steps = columns[0].number_input("Pre-training steps", 1, 10**7, QUICK_START["pretrain_steps"],
+                                             key="train_pre_steps", persist_state="session")
+    steps = columns[1].number_input("Fine-tuning steps", 1, 10**7, QUICK_START["steps"], key="train_steps",
+                                    persist_state="session")
+    values = {o.name: option_input(o, column) for o, column in zip(main, columns[2:])}
+    with st.expander("Advanced: every other training option, with its default"):
+        rest = [o for o in options if o.name not in MAIN_OPTIONS]
+        for row in range(0, len(rest), 4):
+            for option, column in zip(rest[row:row + 4], st.columns(4)):
+                values[option.name] = option_input(option, column)
+    start = st.form_submit_button("Start training", type="primary", key="train_start")
+
+if start:
+    try:
+        start_run(RUNS_DIR, name, values, data, int(steps), pretrain_data if pretrain else None, int(pretrain_steps))
+        st.success(f"Started run {name}: it shows at the top of this page.")
+    except GanError as error:
+        st.error(str(error))
+
+with runs_panel:
+    st.subheader("Runs")
+    live_runs()
