@@ -431,6 +431,11 @@ def test_a_stopped_run_has_a_sample_of_where_it_stopped(runs_dir, demo_dir):
     assert status.state == "stopped"
     step = int(list_checkpoints(runs_dir / "long")[-1].name.rsplit("-", 1)[1])
     assert status.latest_sample == runs_dir / "long" / "samples" / f"finetune-{step:07d}.png"
+    at = app("train")  # right after Stop: the curves so far and the sample of the stop step
+    losses = next(c for c in charts(at) if c["layout"]["title"]["text"] == "Losses")
+    assert {t["name"] for t in losses["data"]} == {"d_loss", "g_loss"} and len(losses["data"][0]["x"]) >= 3
+    assert f"Latest sample: fine-tuning step {step:,} (rows: noise, columns: genres)" in image_captions(at)
+    assert at.button(key="resume-long")
 
 
 # --- 6. the Runs page --------------------------------------------------------------------------------

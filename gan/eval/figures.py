@@ -99,8 +99,8 @@ def hue_figure(groups: list[ColourGroup], columns: int = 4) -> go.Figure:
     fig.update_polars(radialaxis=dict(showticklabels=False),
                       angularaxis=dict(tickmode="array", tickvals=[0, 90, 180, 270], tickfont=dict(size=9)))
     fig.update_layout(title="Hue histograms of coloured pixels (0° red, 120° green, 240° blue)",
-                      height=280 * rows + 100,
-                      legend=dict(orientation="h", y=1.0 + 0.08 / rows, x=1, xanchor="right", yanchor="bottom"))
+                      height=280 * rows + 120,  # the legend goes below: above, it covers the panels' titles
+                      legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.04, yanchor="top"))
     return fig
 
 
