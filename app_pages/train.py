@@ -48,7 +48,8 @@ def run_card(status, detailed: bool) -> None:
                     launch(RUNS_DIR, name, [], resume=True)
                 except GanError as error:
                     st.error(str(error))
-                st.rerun(scope="fragment")
+                else:
+                    st.rerun(scope="fragment")
         if status.state == "finished":
             with actions[0].popover("Train more"):
                 finetune = next((p for p in status.phases if p.phase == "finetune"), None)
@@ -62,7 +63,8 @@ def run_card(status, detailed: bool) -> None:
                             train_more(RUNS_DIR, name, int(target))
                         except GanError as error:
                             st.error(str(error))
-                        st.rerun(scope="fragment")
+                        else:
+                            st.rerun(scope="fragment")
         if list_checkpoints(status.path) and actions[1].button("Open in explorer", key=f"open-{name}",
                                                                help="Choose its newest checkpoint in the sidebar"):
             open_in_explorer(status.path)
@@ -76,8 +78,9 @@ def run_card(status, detailed: bool) -> None:
         cells = []
         if status.latest_sample is not None:
             phase, _, step = status.latest_sample.stem.partition("-")
-            cells.append(("image", status.latest_sample, f"Latest sample: {PHASE_NAMES.get(phase, phase)} step "
-                                                         f"{int(step):,} (rows: noise, columns: genres)"))
+            layout = "rows: noise, columns: genres" if phase == "finetune" else "one cover per noise vector"
+            cells.append(("image", status.latest_sample,
+                          f"Latest sample: {PHASE_NAMES.get(phase, phase)} step {int(step):,} ({layout})"))
         if phases:
             phase = phases[-1]
             if len(phases) > 1:

@@ -8,6 +8,7 @@ a page and coming back finds it as it was.
 from __future__ import annotations
 
 import io
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from gan.errors import GanError
 from gan.eval.figures import labelled_grid_html
 from gan.latent import LatentDirections, principal_directions, seed_rows_grid
 from gan.sampling import DEFAULT_CHECKPOINT, CoverGenerator, load_generator
-from gan.train.options import resolve_user_path
+from gan.train.options import TrainOption, resolve_user_path
 from gan.uploads import UPLOAD_PREFIX, discard_upload, save_upload, upload_problems
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +38,6 @@ _PENDING, _UPLOADED_PATH, _NOTICE = "checkpoint_pending", "uploaded_checkpoint",
 # made the home grid take 3 GB): the first few by default, others by choice.
 DEFAULT_GENRES_SHOWN, MAX_GENRES_SHOWN = 8, 16
 T = TypeVar("T")
-__all__ = ["resolve_user_path"]  # re-exported for the pages
 
 
 @dataclass(frozen=True)
@@ -286,7 +286,7 @@ def checkpoint_facts(generator: CoverGenerator) -> dict[str, str]:
     """What a person wants to know about a checkpoint, with a long genre list cut short."""
     facts = generator.describe()
     if generator.checkpoint is not None and generator.checkpoint.name.startswith(UPLOAD_PREFIX):
-        facts["checkpoint"] = "uploaded (kept in a private temporary folder while the app runs)"
+        facts["checkpoint"] = "uploaded (stored in a private temporary folder)"
     genres = generator.genres
     if len(genres) > MAX_GENRES_SHOWN:
         shown = ", ".join(genres[:DEFAULT_GENRES_SHOWN])
@@ -298,11 +298,9 @@ def checkpoint_facts(generator: CoverGenerator) -> dict[str, str]:
     return facts
 
 
-def option_input(option, container=st):
-    """A form widget for a training option (gan.train.options.TrainOption), chosen by its type, with the
-    dataclass default and the CLI's help; the session keeps what the user set."""
-    import math
-
+def option_input(option: TrainOption, container=st):
+    """A form widget for a training option, chosen by its type, with the dataclass default and the CLI's
+    help; the session keeps what the user set."""
     key = f"train_{option.name}"
     common = dict(key=key, help=option.help or None, persist_state="session")
     if option.choices:

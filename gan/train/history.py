@@ -18,6 +18,7 @@ from gan.checkpoint import PHASE_ORDER
 EVAL_KIND = "eval"
 BOOKKEEPING = ("phase", "step", "time", "kind")  # in every row; not metrics
 GROUPS = (("Losses", ("_loss",)), ("Accuracies", ("_acc",)), ("Speed", ("_per_s",)))
+OTHER = "Loss terms and other numbers"  # e.g. d_adv, g_genre: parts of the losses, and what else is logged
 QUALITY = "Quality"
 
 
@@ -49,9 +50,9 @@ def metric_groups(rows: Sequence[dict[str, Any]], phase: str) -> list[tuple[str,
     """(title, metric names) per chart for one phase: losses, accuracies, speed, other numbers, and
     'Quality' for evaluation rows; groups with nothing logged are left out."""
     groups: dict[str, list[str]] = {title: [] for title, _ in GROUPS}
-    groups["Loss terms and other numbers"] = []
+    groups[OTHER] = []
     for name in numeric_metrics(phase_rows(rows, phase)):
-        title = next((t for t, suffixes in GROUPS if name.endswith(suffixes)), "Loss terms and other numbers")
+        title = next((t for t, suffixes in GROUPS if name.endswith(suffixes)), OTHER)
         groups[title].append(name)
     groups[QUALITY] = numeric_metrics(phase_rows(rows, phase, evaluation=True))
     return [(title, names) for title, names in groups.items() if names]
