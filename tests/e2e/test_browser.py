@@ -64,7 +64,9 @@ def runs(tmp_path_factory, demo_dir):
 def server(runs, tmp_path_factory):
     port = _free_port()
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
-    env = {**os.environ, "COVERGAN_RUNS_DIR": str(runs), "PYTHONPATH": str(ROOT)}
+    # TMPDIR: the uploads this test makes stay in pytest's temporary folders.
+    env = {**os.environ, "COVERGAN_RUNS_DIR": str(runs), "PYTHONPATH": str(ROOT),
+           "TMPDIR": str(tmp_path_factory.mktemp("server-tmp"))}
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
