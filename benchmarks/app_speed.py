@@ -29,7 +29,7 @@ def main() -> None:
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
-    at.switch_page("pages/1_Latent_explorer.py")
+    at.switch_page("app_pages/latent_explorer.py")
     at.run()  # first run: loads the model and computes the PCA directions (cached from then on)
     times = []
     for k in range(args.moves):

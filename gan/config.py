@@ -131,6 +131,9 @@ class DataConfig:
     num_skipped: int = 0
     genres: list[str] = field(default_factory=list)
     images_per_genre: dict[str, int] = field(default_factory=dict)
+    # Set when the images are procedural demo covers (`python -m gan demo-data` leaves a marker):
+    # {"seed": S, "size": P}, so a held-out draw of the same covers can serve as the real baseline.
+    demo_covers: dict[str, int] = field(default_factory=dict)
 
     def validate(self) -> None:
         check_fields(self)

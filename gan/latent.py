@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from sklearn.decomposition import PCA
 
+from gan.errors import GanError
 from gan.sampling import CoverGenerator
 
 
@@ -79,16 +80,109 @@ def edit_noise(noise: torch.Tensor, directions: LatentDirections | None = None,
     return truncate(z, psi).reshape(noise.shape)
 
 
+@dataclass(frozen=True)
+class LatentEdit:
+    """One cover's place in latent space: a seed's noise moved along principal directions (in units of
+    their spread) and raw coordinates, then truncated by `psi`. Hashable, so views can be cached by it."""
+
+    seed: int = 0
+    psi: float = 1.0
+    steps: tuple[float, ...] = ()  # one per principal direction
+    offsets: tuple[tuple[int, float], ...] = ()  # (coordinate, offset) pairs
+
+    def noise(self, generator: CoverGenerator, directions: LatentDirections | None, seed: int | None = None
+              ) -> torch.Tensor:
+        """The edited noise (1, latent_dim); `seed` applies the same edits to another seed's noise."""
+        base = generator.sample_noise(1, self.seed if seed is None else seed)
+        return edit_noise(base, directions, list(self.steps), dict(self.offsets), self.psi)
+
+    def moved(self, component: int, by: float) -> LatentEdit:
+        """The same edit, `by` further along one principal direction."""
+        steps = list(self.steps) + [0.0] * (component + 1 - len(self.steps))
+        steps[component] += by
+        return LatentEdit(self.seed, self.psi, tuple(steps), self.offsets)
+
+    def changes(self) -> list[tuple[str, str]]:
+        """What differs from the plain seed, as (short name, value) pairs."""
+        changed = [("psi", f"{self.psi:g}")] if self.psi != 1.0 else []
+        changed += [(f"d{k + 1}", f"{v:+g}") for k, v in enumerate(self.steps) if v]
+        changed += [(f"z{k}", f"{v:+g}") for k, v in self.offsets if v]
+        return changed
+
+    def describe(self, genre: str | None) -> str:
+        """A caption: 'jazz, seed 3, ψ 0.7, direction 1 +2, z[0] -0.5'."""
+        names = {"psi": "ψ "}
+        parts = [genre] if genre else []
+        parts.append(f"seed {self.seed}")
+        for name, value in self.changes():
+            if name.startswith("d"):
+                parts.append(f"direction {name[1:]} {value}")
+            elif name.startswith("z"):
+                parts.append(f"z[{name[1:]}] {value}")
+            else:
+                parts.append(names[name] + value)
+        return ", ".join(parts)
+
+    def file_name(self, genre: str | None) -> str:
+        """A PNG name that says what is in it: 'cover-jazz-seed3-psi0.7-d1+2-z0-0.5.png'."""
+        parts = ["cover"] + ([_slug(genre)] if genre else []) + [f"seed{self.seed}"]
+        parts += [f"{name}{value}" for name, value in self.changes()]
+        return "-".join(parts) + ".png"
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "._+-" else "_" for c in text) or "_"
+
+
+def direction_previews(generator: CoverGenerator, edit: LatentEdit, directions: LatentDirections,
+                       genre: str | None, by: float = 2.0) -> np.ndarray:
+    """What each principal direction does to this cover: uint8 (k, 2, R, R, 3), the cover `by` spreads
+    before and after its current place along direction k (GANSpace's explorer shows the same)."""
+    k = len(directions.scales)
+    noise = torch.cat([edit.moved(c, sign * by).noise(generator, directions) for c in range(k) for sign in (-1, 1)])
+    images = generator.generate(noise, genre)
+    return images.reshape(k, 2, *images.shape[1:])
+
+
 def seed_interpolation(generator: CoverGenerator, genre: str | None, seed_a: int, seed_b: int,
                        positions: list[float]) -> np.ndarray:
     """Covers along the spherical path between two seeds' noise: uint8 (len(positions), R, R, 3)."""
     a, b = generator.sample_noise(1, seed_a)[0], generator.sample_noise(1, seed_b)[0]
+    return noise_interpolation(generator, genre, a, b, positions)
+
+
+def noise_interpolation(generator: CoverGenerator, genre: str | None, a: torch.Tensor, b: torch.Tensor,
+                        positions: list[float]) -> np.ndarray:
+    """Covers along the spherical path between two noise vectors: uint8 (len(positions), R, R, 3)."""
+    a, b = a.reshape(-1), b.reshape(-1)
     return generator.generate(torch.stack([slerp(a, b, t) for t in positions]), genre)
 
 
-def genre_interpolation(generator: CoverGenerator, seed: int, genre_a: str, genre_b: str,
+def genre_interpolation(generator: CoverGenerator, seed: int | torch.Tensor, genre_a: str, genre_b: str,
                         positions: list[float]) -> np.ndarray:
-    """One noise vector rendered with blends of two genres' embeddings: uint8 (len(positions), R, R, 3)."""
-    noise = generator.sample_noise(1, seed).repeat(len(positions), 1)
+    """One noise vector (a seed's, or the given one) rendered with blends of two genres' embeddings:
+    uint8 (len(positions), R, R, 3)."""
+    noise = generator.sample_noise(1, seed) if isinstance(seed, int) else seed.reshape(1, -1)
     embeddings = torch.stack([blend_genres(generator, genre_a, genre_b, t) for t in positions])
-    return generator.generate(noise, embedding=embeddings)
+    return generator.generate(noise.repeat(len(positions), 1), embedding=embeddings)
+
+
+def seed_rows_grid(generator: CoverGenerator, first_seed: int, rows: int, genres: list[str],
+                   padding: int = 2, genres_as_rows: bool = False) -> np.ndarray:
+    """A grid as one uint8 image: row k is the noise of seed `first_seed + k` (the cover the explorer shows
+    for that seed), each column a genre, so the genre alone changes along a row; `genres_as_rows`
+    swaps the two (one genre per row)."""
+    from torchvision.utils import make_grid
+
+    from gan.sampling import to_uint8
+
+    noise = torch.cat([generator.sample_noise(1, first_seed + k) for k in range(rows)])
+    if not generator.genres:
+        return to_uint8(make_grid(generator.generate_tensor(noise), nrow=1, padding=padding, pad_value=1.0))
+    if not genres:
+        raise GanError("choose at least one genre")
+    if genres_as_rows:
+        images = generator.generate_tensor(noise.repeat(len(genres), 1), [g for g in genres for _ in range(rows)])
+    else:
+        images = generator.generate_tensor(noise.repeat_interleave(len(genres), 0), list(genres) * rows)
+    return to_uint8(make_grid(images, nrow=rows if genres_as_rows else len(genres), padding=padding, pad_value=1.0))

@@ -2,7 +2,7 @@ import hashlib
 
 import numpy as np
 
-from gan.data.demo import DEMO_GENRES, demo_covers, unlabelled_covers, write_demo_dataset
+from gan.data.demo import DEMO_GENRES, demo_covers, read_demo_marker, unlabelled_covers, write_demo_dataset
 
 
 def _digest(folder):
@@ -18,7 +18,8 @@ def test_same_seed_same_bytes_other_seed_other_images(tmp_path):
     assert _digest(a) == _digest(b)
     assert len(_digest(a)) == 3 * len(DEMO_GENRES) + 4
     assert {h for _, h in _digest(a)}.isdisjoint({h for _, h in _digest(c)})
-    assert sorted(p.name for p in (a / "labelled").iterdir()) == sorted(DEMO_GENRES)
+    assert sorted(p.name for p in (a / "labelled").iterdir() if p.is_dir()) == sorted(DEMO_GENRES)
+    assert read_demo_marker(a / "labelled") == {"seed": 7, "size": 32}  # training records it; see test_app
 
 
 def test_no_two_images_alike():

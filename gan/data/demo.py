@@ -23,14 +23,21 @@ Same seed, same pixels: each image's random stream is keyed by (seed, genre, ind
 
 from __future__ import annotations
 
+import json
+import logging
 import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
+from dataclasses import dataclass
+from pathlib import Path, PurePath
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
+
+from gan.config import DataConfig
+
+log = logging.getLogger(__name__)
 
 DEMO_GENRES = ("rock", "metal", "pop", "jazz", "electronic", "hip-hop", "classical", "folk")
 
@@ -296,6 +303,8 @@ def write_demo_dataset(out: str | os.PathLike, per_genre: int = 1000, unlabelled
     if unlabelled:
         (out / "unlabelled").mkdir(parents=True, exist_ok=True)
         jobs += [(str(out / "unlabelled" / f"{i:06d}.png"), "", i, seed, size) for i in range(unlabelled)]
+    if genres:
+        write_demo_marker(out / "labelled", seed, size)
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(jobs) < 256:
         for job in jobs:
@@ -305,3 +314,84 @@ def write_demo_dataset(out: str | os.PathLike, per_genre: int = 1000, unlabelled
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
             list(pool.map(_render_job, jobs, chunksize=256))
     return {"labelled": per_genre * len(genres), "unlabelled": unlabelled, "genres": list(genres), "size": size}
+
+
+# --- knowing demo covers again: a marker beside them, and a held-out draw as the real baseline ----
+
+DEMO_MARKER = "demo.json"  # written into DIR/labelled by write_demo_dataset
+# Real covers for comparisons are drawn with another seed than training's, so they are covers of the
+# same kind that training never saw (benchmarks/demo_quality.py uses seed 2 for its real covers too).
+HELD_OUT_SEED = 2
+# Checkpoints trained before the marker existed record only their data path: the folder the README's
+# `python -m gan demo-data --out demo-data` writes, with that command's default seed and size.
+LEGACY_DEMO_FOLDER = ("demo-data", "labelled")
+LEGACY_DEMO_SEED, LEGACY_DEMO_SIZE = 0, 64
+
+
+@dataclass(frozen=True)
+class DemoOrigin:
+    """A model's training covers were demo covers of this seed and size."""
+
+    seed: int
+    size: int
+    recorded: bool  # False: inferred from the data path of a checkpoint written before the marker existed
+
+    @property
+    def held_out_seed(self) -> int:
+        return held_out_seed(self.seed)
+
+
+def write_demo_marker(folder: str | os.PathLike, seed: int, size: int) -> None:
+    """Say in `folder` that it holds demo covers of this seed and size (training records it)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / DEMO_MARKER).write_text(json.dumps({"format": "covergan-demo-covers", "seed": seed, "size": size}))
+
+
+def read_demo_marker(folder: str | os.PathLike) -> dict[str, int]:
+    """{"seed": S, "size": P} when `folder` holds demo covers written by write_demo_dataset, else {}.
+
+    The marker only adds a baseline, so a malformed one is ignored (with a warning), never fatal.
+    """
+    path = Path(folder) / DEMO_MARKER
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        seed, size = data["seed"], data["size"]
+        if data.get("format") != "covergan-demo-covers" or type(seed) is not int or type(size) is not int \
+                or not 0 <= seed < 2**63 or not 8 <= size <= 1024:
+            raise ValueError("unexpected values")
+    except (OSError, ValueError, TypeError, KeyError, RecursionError) as error:
+        log.warning("%s: ignored, not a demo-covers marker (%s)", path, error)
+        return {}
+    return {"seed": seed, "size": size}
+
+
+def demo_origin(data: DataConfig | None) -> DemoOrigin | None:
+    """The demo covers a model was trained on, from its checkpoint's data record; None if not demo covers."""
+    if data is None or not data.genres or any(g not in DEMO_GENRES for g in data.genres):
+        return None
+    if data.demo_covers:
+        return DemoOrigin(int(data.demo_covers["seed"]), int(data.demo_covers["size"]), recorded=True)
+    if PurePath(data.path).parts[-2:] == LEGACY_DEMO_FOLDER and data.kind == "labelled-folder":
+        return DemoOrigin(LEGACY_DEMO_SEED, LEGACY_DEMO_SIZE, recorded=False)
+    return None
+
+
+def held_out_seed(training_seed: int) -> int:
+    return HELD_OUT_SEED if training_seed != HELD_OUT_SEED else HELD_OUT_SEED + 1
+
+
+def held_out_covers(genres: list[str] | tuple[str, ...], per_genre: int, size: int = 64, training_seed: int = 0,
+                    resolution: int | None = None) -> dict[str, np.ndarray]:
+    """Real demo covers that training on seed `training_seed` never saw: genre -> uint8 (per_genre, R, R, 3).
+
+    Drawn like the training covers (at `size` px) from another seed, then centre-cropped and resized
+    to `resolution` the way training loads images (bicubic), so they compare with a model's output.
+    """
+    images, labels = demo_covers(tuple(genres), per_genre, size, held_out_seed(training_seed))
+    if resolution and resolution != size:
+        images = np.stack([np.asarray(ImageOps.fit(Image.fromarray(image), (resolution, resolution),
+                                                   Image.Resampling.BICUBIC)) for image in images])
+    return {genre: images[labels == index] for index, genre in enumerate(genres)}

@@ -170,7 +170,12 @@ def load_dataset(path: str | os.PathLike, resolution: int, labelled: bool) -> Im
         return image_set
     if not path.exists():
         raise GanError(f"{path}: data folder not found")
-    return decode_source(open_source(path, labelled), resolution)
+    image_set = decode_source(open_source(path, labelled), resolution)
+    if path.is_dir():  # demo covers say so, and checkpoints record it (a held-out draw is their baseline)
+        from gan.data.demo import read_demo_marker
+
+        image_set.description.demo_covers = read_demo_marker(path)
+    return image_set
 
 
 def _check_folder(root: Path) -> None:

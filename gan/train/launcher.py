@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gan.errors import GanError
@@ -25,15 +25,23 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @dataclass
+class PhaseProgress:
+    phase: str  # "pretrain" or "finetune"
+    step: int
+    total_steps: int
+
+
+@dataclass
 class RunStatus:
     name: str
     path: Path
-    state: str  # "running", "finished", "stopped" or "failed"
+    state: str  # "starting", "running", "finished", "stopped" or "failed"
     phase: str | None
     step: int
     total_steps: int
     img_per_s: float | None
     latest_sample: Path | None
+    phases: list[PhaseProgress] = field(default_factory=list)  # each planned phase's own step count
 
     @property
     def progress(self) -> float:
@@ -108,7 +116,7 @@ def launch(runs_dir: Path, name: str, train_args: list[str], resume: bool = Fals
             raise GanError(f"run {name!r} already exists: choose another name or resume it") from None
     run_dir.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "gan", "train", "--out", str(run_dir), "--no-progress"]
-    command += ["--resume"] if resume else train_args
+    command += ["--resume", *train_args] if resume else train_args  # e.g. --steps N: train a run for longer
     log = open(run_dir / LOG_FILE, "a", encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -136,11 +144,11 @@ def run_status(run_dir: Path) -> RunStatus | None:
     try:
         plan: TrainingPlan = run.load_plan()
     except GanError:
-        return None
+        return _unplanned_status(run_dir)
     total = sum(p.train.steps for _, p in plan.phases())
     rows = run.read_metrics()
     done_before = {"pretrain": 0, "finetune": plan.pretrain.train.steps if plan.pretrain else 0}
-    last = rows[-1] if rows else None
+    last = next((r for r in reversed(rows) if r.get("kind") != "eval"), None)  # eval rows carry no speed
     step = done_before[last["phase"]] + last["step"] if last else 0
     samples = sorted(run.samples_dir.glob("*.png"), key=lambda p: (p.name.startswith("finetune"), p.name)) \
         if run.samples_dir.is_dir() else []
@@ -154,8 +162,23 @@ def run_status(run_dir: Path) -> RunStatus | None:
         state = "failed"
     else:
         state = "stopped"
+    phases = []
+    for phase, phase_plan in plan.phases():
+        logged = [r["step"] for r in rows if r.get("phase") == phase and isinstance(r.get("step"), int)]
+        saved = [int(c.name.rsplit("-", 1)[1]) for c in run.checkpoints(phase)]
+        phases.append(PhaseProgress(phase, max(logged + saved, default=0), phase_plan.train.steps))
     return RunStatus(run.path.name, run.path, state, last["phase"] if last else None, step, total,
-                     last.get("img_per_s") if last else None, samples[-1] if samples else None)
+                     last.get("img_per_s") if last else None, samples[-1] if samples else None, phases)
+
+
+def _unplanned_status(run_dir: Path) -> RunStatus | None:
+    """A run launched a moment ago (its process has not written config.json yet), or one that failed
+    before it did; None for a folder that is not a run."""
+    if not (run_dir / PROCESS_FILE).is_file():
+        return None
+    pid = _pid(run_dir)
+    state = "starting" if pid is not None and _alive(pid) else "failed"
+    return RunStatus(run_dir.name, run_dir, state, None, 0, 0, None, None)
 
 
 def _log_has_error(run_dir: Path) -> bool:

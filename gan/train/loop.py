@@ -336,6 +336,8 @@ class PhaseTrainer:
             check_in_sync(self.step, self.nets.generator, self.nets.discriminator)
             if self.world.is_main:
                 self.save_checkpoint()
+        if self.world.is_main and not self.run.sample_path(self.phase, self.step).exists():
+            self.save_samples()  # a stopped run shows where it stopped, not its last --sample-every step
         barrier()  # every rank leaves once rank 0 has written the checkpoint
         reason = request.signal.name if request.signal else "a stop request to another process"
         log.info("stopped by %s after %s step %d: checkpoint %s", reason, self.phase, self.step,
