@@ -17,6 +17,7 @@ page = st.navigation([
     st.Page("app_pages/genre_grid.py", title="Genre grid", icon=":material/grid_view:", url_path="Genre_grid"),
     st.Page("app_pages/diversity.py", title="Diversity", icon=":material/scatter_plot:", url_path="Diversity"),
     st.Page("app_pages/colour.py", title="Colour", icon=":material/palette:", url_path="Colour"),
+    st.Page("app_pages/quality.py", title="Quality", icon=":material/verified:", url_path="Quality"),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="Train"),
     st.Page("app_pages/runs.py", title="Runs", icon=":material/compare_arrows:", url_path="Runs"),
 ])

@@ -69,6 +69,9 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                         help="size of the learned genre embedding (default %(default)s)")
     parser.add_argument("--architecture", choices=("resnet", "dcgan"), default=model.architecture,
                         help="network family (see gan/models; default %(default)s)")
+    parser.add_argument("--pixel-noise", action=argparse.BooleanOptionalAction, default=model.pixel_noise,
+                        help="per-pixel grain in the ResNet generator, its strength learned per genre "
+                             "(default %(default)s)")
     parser.add_argument("--projection", action=argparse.BooleanOptionalAction, default=model.projection,
                         help="genre-aware realness in the discriminator (projection discriminator; "
                              "default %(default)s)")
@@ -118,13 +121,17 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in (("diversity", "within-genre MS-SSIM, generated against real"),
                             ("colour", "per-genre colour statistics"),
                             ("nearest", "nearest training covers of generated ones (memorisation)"),
+                            ("realism", "Frechet distance and KID to real covers in a judge CNN's features, over "
+                                        "the same between two draws of real covers"),
                             ("report", "all of the above in one HTML page")):
         kind = kinds.add_parser(name, help=help_text)
         kind.add_argument("--checkpoint", help="checkpoint or run folder (default: checkpoints/demo)")
         kind.add_argument("--best", action="store_true", help=BEST_HELP)
         kind.add_argument("--real" if name != "nearest" else "--data", required=name == "nearest",
-                          help="labelled folder or CSV of real covers" + (" (the training data)" if name == "nearest"
-                                                                          else " (optional baseline)"))
+                          help="labelled folder or CSV of real covers" + (
+                              " (the training data)" if name == "nearest" else
+                              " (default for realism: held-out demo covers, for a checkpoint trained on them)"
+                              if name == "realism" else " (optional baseline)"))
         kind.add_argument("--n", type=int, default=1000 if name == "diversity" else 200,
                           help="generated covers per genre (default %(default)s)")
         if name in ("diversity", "report"):
@@ -211,7 +218,7 @@ def plan_from_args(args: argparse.Namespace):
 
     model = ModelConfig(resolution=args.resolution, latent_dim=args.latent_dim, width=args.width,
                         genre_embedding_dim=args.genre_embedding_dim, projection=args.projection,
-                        architecture=args.architecture)
+                        architecture=args.architecture, pixel_noise=args.pixel_noise)
     model.validate()
     shared = {name: getattr(args, name) for name in TRAIN_HELP}
     shared.update(channels_last=args.channels_last, compile=args.compile)
@@ -312,7 +319,8 @@ def _pairs(value: str) -> int | str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from gan.eval import colour, compare, diversity, nearest, report
+    from gan.data.real import real_images_by_genre
+    from gan.eval import colour, compare, diversity, nearest, realism, report
     from gan.sampling import DEFAULT_CHECKPOINT, load_generator
 
     out = Path(args.out)
@@ -327,7 +335,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     generator = load_generator(args.checkpoint, best=args.best)
     genres = [g.strip() for g in args.genres.split(",")] if getattr(args, "genres", None) else None
     real_dir = getattr(args, "real", None) or getattr(args, "data", None)
-    real = diversity.real_images_by_genre(real_dir, generator.resolution, args.max_real, args.seed) if real_dir else None
+    real = real_images_by_genre(real_dir, generator.resolution, args.max_real, args.seed) if real_dir else None
     if real and genres:
         real = {g: v for g, v in real.items() if g in genres}
     if args.evaluation == "diversity":
@@ -339,6 +347,12 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     elif args.evaluation == "colour":
         groups = colour.evaluate_colour(generator, args.n, args.seed, real, genres)
         paths = colour.write_colour(groups, out, {"n": args.n, "seed": args.seed})
+    elif args.evaluation == "realism":
+        result = realism.realism_against_real(generator, real, args.n, args.seed, genres)
+        paths = realism.write_realism(result, out)
+        for score in result.scores:
+            print(f"{score.genre:14s} {score.ratio:6.2f} x the floor  (Frechet {score.frechet:.3f}, floor "
+                  f"{score.frechet_floor:.3f}; KID {score.kid:.4f}, floor {score.kid_floor:.4f})")
     elif args.evaluation == "nearest":
         groups = nearest.evaluate_nearest(generator, real, args.n, args.seed)
         paths = nearest.write_nearest(groups, out, {"n": args.n, "seed": args.seed})

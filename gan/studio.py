@@ -254,7 +254,7 @@ def _held_out(genres: tuple[str, ...], per_genre: int, size: int, training_seed:
 def real_covers(baseline: RealBaseline, resolution: int, genres: list[str], max_per_genre: int,
                 seed: int) -> dict[str, np.ndarray] | None:
     """The baseline's covers per genre at the model's resolution (at most `max_per_genre` each)."""
-    from gan.eval.diversity import real_images_by_genre
+    from gan.data.real import real_images_by_genre
 
     if baseline.kind == "demo":
         return dict(_held_out(tuple(g for g in genres if g in DEMO_GENRES), max_per_genre, baseline.size,

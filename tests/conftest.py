@@ -17,6 +17,14 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 TINY_GENRES = ("rock", "pop", "classical")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def judge_cache(tmp_path_factory) -> Path:
+    """Judges trained by tests are cached in a folder of the test session, never in the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("judges")
+    os.environ["COVERGAN_CACHE_DIR"] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     """A small demo dataset: 3 genres x 12 labelled covers and 24 unlabelled, 32 px."""

@@ -11,7 +11,7 @@ from conftest import ROOT, tiny_model, tiny_train
 from streamlit.testing.v1 import AppTest
 
 PAGES = {name: f"app_pages/{name}.py" for name in
-         ("home", "latent_explorer", "genre_grid", "diversity", "colour", "train", "runs")}
+         ("home", "latent_explorer", "genre_grid", "diversity", "colour", "quality", "train", "runs")}
 
 
 @pytest.fixture
@@ -64,12 +64,13 @@ def captions(at: AppTest) -> list[str]:
 
 def write_checkpoint(folder, genres, resolution=32):
     """A generator-only checkpoint folder with fresh weights."""
-    from gan.checkpoint import GENERATOR_FILE, checkpoint_config, write_folder_atomically
-    from gan.models import Generator
+    from gan.atomic import write_folder_atomically
+    from gan.checkpoint import GENERATOR_FILE, checkpoint_config
+    from gan.models import build_generator
 
     model = tiny_model(genres=list(genres), resolution=resolution)
     write_folder_atomically(folder, {"config.json": checkpoint_config(model, None, None, "finetune", 1, ema=False),
-                                     GENERATOR_FILE: Generator(model).state_dict()})
+                                     GENERATOR_FILE: build_generator(model).state_dict()})
     return folder
 
 
@@ -386,12 +387,14 @@ def test_train_page_shows_steps_per_phase_every_metric_and_quality(runs_dir, dem
     run = finished_run(runs_dir, demo_dir)
     with open(run / "metrics.jsonl", "a") as f:  # what periodic quality evaluations will log
         f.write(json.dumps({"phase": "finetune", "step": 2, "kind": "eval", "realism_ratio": 1.2,
-                            "fidelity_min": 0.9, "score": 0.7}) + "\n")
+                            "realism_mean": 1.4, "fidelity_min": 0.9, "msssim_gap_max": -0.05,
+                            "eval_covers": 100}) + "\n")
     at = app("train")
     assert any(m.value == "**two**: finished · pre-training 2/2 · fine-tuning 2/2" for m in at.markdown)
     titles = {c["layout"]["title"]["text"]: {t["name"] for t in c["data"]} for c in charts(at)}
     assert {"genre_acc", "fake_genre_acc"} <= titles["Accuracies"]
-    assert titles["Quality"] == {"realism_ratio", "fidelity_min", "score"}
+    assert titles["Quality"] == {"fidelity_min", "msssim_gap_max"}
+    assert titles[next(t for t in titles if t.startswith("Quality: realism"))] == {"realism_ratio", "realism_mean"}
     assert any("Latest sample: fine-tuning step 2" in c for c in image_captions(at))
 
 
@@ -543,3 +546,22 @@ def test_colour_figures_show_every_genre_readably(runs_dir):
     statistics = next(c for c in specs if c["layout"]["title"]["text"].startswith("Colour statistics"))
     assert statistics["layout"]["xaxis2"]["domain"][1] - statistics["layout"]["xaxis2"]["domain"][0] > 0.4
 
+
+
+def test_quality_page_measures_realism_against_held_out_demo_covers(monkeypatch, tmp_path):
+    monkeypatch.setattr("gan.eval.realism.DEMO_JUDGE_COVERS_PER_GENRE", 12)
+    monkeypatch.setattr("gan.eval.realism.DEMO_JUDGE_STEPS", 10)
+    monkeypatch.setenv("COVERGAN_CACHE_DIR", str(tmp_path))
+    at = app("quality")
+    assert at.radio(key="q_baseline").value == "demo"  # the bundled checkpoint has a default
+    at.number_input(key="q_n").set_value(10)
+    at.button[0].click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["Realism over all genres"].endswith("x the floor")
+    assert "Worst genre" in labels
+    assert any("realism" in c["layout"]["title"]["text"].lower() for c in charts(at))
+    at.radio(key="q_baseline").set_value("none")
+    at.button[0].click().run()
+    assert not at.metric  # nothing to compare with: nothing measured
+    assert any("Generated covers only" in i.value for i in at.info)

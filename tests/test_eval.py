@@ -11,7 +11,8 @@ from gan import load_generator
 from gan.cli import main
 from gan.errors import GanError
 from gan.eval.compare import config_differences, load_run, write_comparison
-from gan.eval.diversity import evaluate_diversity, pair_scores, real_images_by_genre, write_diversity
+from gan.data.real import real_images_by_genre
+from gan.eval.diversity import evaluate_diversity, pair_scores, write_diversity
 from gan.eval.nearest import nearest_group
 from gan.train.run import PhasePlan, TrainingPlan
 from gan.train.sweep import run_sweep, sweep_plans
@@ -99,10 +100,14 @@ def test_report_cli(tiny_run, demo_dir, tmp_path, capsys):
     main(["evaluate", "report", "--checkpoint", str(tiny_run), "--real", str(demo_dir / "labelled"), "--n", "4",
           "--pairs", "5", "--out", str(tmp_path)])
     page = (tmp_path / "report.html").read_text()
-    for heading in ("Samples: rows are fixed noise", "Within-genre MS-SSIM", "Colour statistics", "Memorisation"):
+    for heading in ("Samples: rows are fixed noise", "Realism: Frechet distance", "Within-genre MS-SSIM",
+                    "Colour statistics", "Memorisation"):
         assert heading in page
     assert {p.name for p in tmp_path.iterdir()} >= {"diversity_scores.csv", "colour_summary.json",
-                                                    "nearest_summary.json", "report.html"}
+                                                    "nearest_summary.json", "realism.json", "report.html"}
+    realism = json.loads((tmp_path / "realism.json").read_text())
+    assert [row["genre"] for row in realism["scores"]] == ["classical", "pop", "rock", "all genres"]
+    assert all(row["ratio"] > 0 and row["frechet_floor"] > 0 for row in realism["scores"])
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", "diversity", "--checkpoint", str(tiny_run), "--genres", "polka", "--out", str(tmp_path)])
     assert exit_info.value.code == 2 and "unknown genre 'polka'" in capsys.readouterr().err

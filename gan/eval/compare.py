@@ -13,7 +13,10 @@ import plotly.graph_objects as go
 from gan.errors import GanError
 from gan.train.run import RunFolder
 
-CURVE_METRICS = ("d_loss", "g_loss", "genre_acc", "fake_genre_acc", "d_real_acc", "d_fake_acc", "img_per_s")
+# Training statistics, then the quality evaluations of fine-tuning (rows with "kind": "eval";
+# see gan.train.quality): each curve is drawn from the rows that carry its metric.
+CURVE_METRICS = ("d_loss", "g_loss", "genre_acc", "fake_genre_acc", "d_real_acc", "d_fake_acc", "img_per_s",
+                 "realism_mean", "realism_ratio", "realism_worst", "fidelity_min", "msssim_gap_max")
 
 
 @dataclass

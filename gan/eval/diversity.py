@@ -103,23 +103,6 @@ def evaluate_diversity(generator: CoverGenerator, n: int = 1000, pairs: int | st
                                     "msssim": settings.to_dict()})
 
 
-def real_images_by_genre(folder: str | Path, resolution: int, max_per_genre: int | None = None,
-                         seed: int = 0) -> dict[str, np.ndarray]:
-    """Real covers of a labelled folder or CSV as uint8 (N, R, R, 3) per genre (a random subset if capped)."""
-    from gan.data.folders import load_dataset
-
-    data = load_dataset(folder, resolution, labelled=True)
-    rng = np.random.default_rng(seed)
-    by_genre = {}
-    for index, genre in enumerate(data.genres):
-        rows = np.flatnonzero(data.labels == index)
-        if max_per_genre and len(rows) > max_per_genre:
-            rows = rows[np.sort(rng.choice(len(rows), max_per_genre, replace=False))]
-        # Index rows first: from a memory-mapped pack only the chosen covers are read.
-        by_genre[genre] = np.ascontiguousarray(data.images[rows].transpose(0, 2, 3, 1))
-    return by_genre
-
-
 def write_diversity(result: DiversityResult, out: Path) -> dict[str, Path]:
     """scores.csv (genre, source, i, j, score), summary.json, boxplot.html."""
     from gan.eval.figures import diversity_boxplot

@@ -12,8 +12,25 @@ from plotly.subplots import make_subplots
 
 from gan.eval.colour import HUE_BINS, METRICS, ColourGroup
 from gan.eval.diversity import DiversityResult
+from gan.eval.realism import RealismReport
 
 SOURCE_COLOURS = {"generated": "#636efa", "real": "#ef553b"}
+
+
+def realism_figure(report: RealismReport) -> go.Figure:
+    """Per-genre and pooled Frechet ratios as bars, with the line where generated covers would sit as
+    close to real ones as another draw of real covers does."""
+    scores = report.scores
+    fig = go.Figure(go.Bar(
+        x=[s.genre for s in scores], y=[s.ratio for s in scores], marker_color=SOURCE_COLOURS["generated"],
+        customdata=[[s.frechet, s.frechet_floor, s.kid, s.kid_floor] for s in scores],
+        hovertemplate="%{x}: %{y:.2f} x the floor<br>Frechet %{customdata[0]:.3f} (floor %{customdata[1]:.3f})"
+                      "<br>KID %{customdata[2]:.4f} (floor %{customdata[3]:.4f})<extra></extra>"))
+    fig.add_hline(y=1.0, line_dash="dash", line_color=SOURCE_COLOURS["real"],
+                  annotation_text="another draw of real covers", annotation_position="top left")
+    fig.update_layout(title="Realism: Frechet distance to real covers over the real floor (lower is better)",
+                      yaxis_title="ratio", height=360, margin=dict(t=50, b=40, l=50, r=10))
+    return fig
 
 
 def diversity_boxplot(result: DiversityResult) -> go.Figure:
@@ -139,7 +156,7 @@ def run_charts(rows: list[dict], phase: str) -> list[go.Figure]:
     'Quality' chart of its evaluation rows; a group the phase did not log is not drawn."""
     from gan.train.history import QUALITY, metric_groups, phase_rows
 
-    return [metrics_figure(phase_rows(rows, phase, evaluation=title == QUALITY), names, title)
+    return [metrics_figure(phase_rows(rows, phase, evaluation=title.startswith(QUALITY)), names, title)
             for title, names in metric_groups(rows, phase)]
 
 

@@ -31,6 +31,7 @@ from torch import nn
 
 from gan.atomic import write_folder_atomically
 from gan.checkpoint import load_weights, read_json
+from gan.config import from_dict
 from gan.errors import GanError
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,11 @@ class JudgeConfig:
             raise GanError(f"judge: resolution must be a power of two of at least 16, got {self.resolution}")
         if len(self.genres) < 2:
             raise GanError(f"judge: needs real covers of at least 2 genres, got {self.genres}")
+        for name, low, high in (("feature_dim", 1, 4096), ("steps", 1, 10**6), ("batch_size", 1, 4096)):
+            if not low <= getattr(self, name) <= high:
+                raise GanError(f"judge: {name} must be between {low} and {high}, got {getattr(self, name)}")
+        if not 0 < self.held_out_share < 1:
+            raise GanError(f"judge: held_out_share must be between 0 and 1, got {self.held_out_share}")
 
 
 class JudgeNet(nn.Module):
@@ -177,11 +183,7 @@ def load_judge(folder: Path) -> Judge:
     data = read_json(folder / "config.json", "judge config")
     if not isinstance(data, dict) or data.get("format") != JUDGE_FORMAT or not isinstance(data.get("config"), dict):
         raise GanError(f"{folder / 'config.json'}: not a CoverGAN judge")
-    try:
-        config = JudgeConfig(**data["config"])
-    except TypeError as error:
-        raise GanError(f"{folder / 'config.json'}: {error}") from None
-    config.validate()
+    config = from_dict(JudgeConfig, data["config"], str(folder / "config.json"), "config.")
     net = JudgeNet(config)
     load_weights(net, folder / JUDGE_WEIGHTS, "judge weights")
     return Judge(net, config, {k: v for k, v in data.items() if k not in ("format", "config")})

@@ -17,7 +17,10 @@ The features come from `gan.eval.judge`: a CNN trained on real covers of the sam
 
 from __future__ import annotations
 
+import csv
+import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -142,7 +145,9 @@ def evaluate_realism(generator: CoverGenerator, judge: Judge, reference: dict[st
                      genres: list[str] | None = None) -> RealismReport:
     """Generate `n` covers per genre (noise `seed`, the same noise for every genre) and score their
     realism against real covers: `reference` and `floor` map genre -> uint8 (N, R, R, 3), disjoint."""
-    genres = genres or [g for g in generator.genres if g in reference]
+    for genre in genres or []:
+        generator.genre_index(genre)  # an unknown name fails here, with the known list
+    genres = [g for g in (genres or generator.genres) if g in reference]
     if not genres:
         raise GanError("no genre of this checkpoint has real covers to compare with")
     noise = generator.sample_noise(n, seed)
@@ -152,17 +157,68 @@ def evaluate_realism(generator: CoverGenerator, judge: Judge, reference: dict[st
     return report
 
 
-def demo_judge_and_real_covers(genres: list[str], resolution: int, n: int = 200,
-                               judge_per_genre: int = 500) -> tuple[Judge, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """For checkpoints trained on the demo covers (seed 0): a judge trained on seed-3 covers, and
-    two disjoint held-out draws of real covers (seeds 2 and 4) as reference and floor."""
+DEMO_JUDGE_COVERS_PER_GENRE = 500
+DEMO_JUDGE_STEPS = 800  # JudgeConfig's default
+
+
+def demo_judge_and_real_covers(genres: list[str], resolution: int, n: int = 200, training_seed: int = 0
+                               ) -> tuple[Judge, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """For checkpoints trained on demo covers of `training_seed`: a judge trained on demo covers of
+    another seed, and two disjoint held-out draws of real covers (two more seeds) as reference and
+    floor. With the usual training seed 0 these are seeds 3 (judge), 2 (reference) and 4 (floor)."""
     from gan.data.demo import demo_covers
     from gan.eval.judge import JudgeConfig, cached_judge
 
-    images, labels = demo_covers(genres, per_genre=judge_per_genre, size=resolution, seed=3)
-    judge = cached_judge(images, labels, JudgeConfig(resolution=resolution, genres=list(genres)))
+    judge_seed, *draw_seeds = [s for s in (3, 2, 4, 5) if s != training_seed][:3]
+    images, labels = demo_covers(genres, per_genre=DEMO_JUDGE_COVERS_PER_GENRE, size=resolution, seed=judge_seed)
+    judge = cached_judge(images, labels, JudgeConfig(resolution=resolution, genres=list(genres),
+                                                     steps=DEMO_JUDGE_STEPS))
     draws = []
-    for seed in (2, 4):
+    for seed in draw_seeds:
         real, real_labels = demo_covers(genres, per_genre=n, size=resolution, seed=seed)
         draws.append({g: real[real_labels == i] for i, g in enumerate(genres)})
     return judge, draws[0], draws[1]
+
+
+def realism_against_real(generator: CoverGenerator, real: dict[str, np.ndarray] | None, n: int = 200,
+                         seed: int = 0, genres: list[str] | None = None) -> RealismReport:
+    """Realism of a checkpoint's covers: against `real` covers (genre -> uint8 images, split at random
+    into a reference, a floor and the judge's training covers), or, given none, against held-out demo
+    covers when the checkpoint was trained on demo covers."""
+    from gan.data.demo import demo_origin
+    from gan.data.real import split_for_realism
+    from gan.eval.judge import JudgeConfig, cached_judge
+
+    if real:
+        unknown = sorted(set(real) - set(generator.genres))
+        if unknown:
+            raise GanError(f"real covers of genre(s) {unknown} that the checkpoint does not know")
+        images, labels, reference, floor = split_for_realism(real, n, seed)
+        judge = cached_judge(images, labels, JudgeConfig(resolution=generator.resolution, genres=list(real)))
+        source = "real covers given"
+    else:
+        origin = demo_origin(generator.info.get("data"))
+        if origin is None:
+            raise GanError("realism needs real covers to compare with: give --real (a folder with one sub-folder "
+                           "per genre, or a CSV); only checkpoints trained on demo covers have a default")
+        judge, reference, floor = demo_judge_and_real_covers(generator.genres, generator.resolution, n, origin.seed)
+        source = f"held-out demo covers (training used seed {origin.seed})"
+    report = evaluate_realism(generator, judge, reference, floor, n, seed, genres)
+    report.settings["real"] = source
+    return report
+
+
+def write_realism(report: RealismReport, out: Path) -> dict[str, Path]:
+    """realism.csv (one row per genre and one for all genres), realism.json, realism.html (a bar chart)."""
+    from gan.eval.figures import realism_figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out / "realism.csv", "json": out / "realism.json", "html": out / "realism.html"}
+    rows = report.rows()
+    with open(paths["csv"], "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    paths["json"].write_text(json.dumps({"settings": report.settings, "scores": rows}, indent=2))
+    realism_figure(report).write_html(paths["html"], include_plotlyjs="inline")
+    return paths

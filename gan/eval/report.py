@@ -1,4 +1,4 @@
-"""One self-contained HTML report of a checkpoint: samples, diversity, colour and memorisation."""
+"""One self-contained HTML report of a checkpoint: samples, realism, diversity, colour and memorisation."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import numpy as np
 
 from gan.eval.colour import evaluate_colour, write_colour
 from gan.eval.diversity import Progress, evaluate_diversity, write_diversity
-from gan.eval.figures import colour_figures, diversity_boxplot, figures_html, png_data_uri
+from gan.data.demo import demo_origin
+from gan.eval.figures import colour_figures, diversity_boxplot, figures_html, png_data_uri, realism_figure
 from gan.eval.nearest import evaluate_nearest, write_nearest
+from gan.eval.realism import realism_against_real, write_realism
 from gan.sampling import CoverGenerator, genre_grid
 
 
@@ -38,6 +40,11 @@ def write_report(generator: CoverGenerator, out: Path, real: dict[str, np.ndarra
         say(0.75, "nearest training covers")
         nearest = evaluate_nearest(generator, real, n=n, seed=seed)
         write_nearest(nearest, out, {"n": n, "seed": seed})
+    realism = None
+    if real or demo_origin(generator.info.get("data")) is not None:
+        say(0.85, "realism (trains the judge once, then cached)")
+        realism = realism_against_real(generator, real, n=n, seed=seed)
+        write_realism(realism, out)
     say(0.95, "writing the report")
 
     facts = generator.describe()
@@ -60,8 +67,16 @@ def write_report(generator: CoverGenerator, out: Path, real: dict[str, np.ndarra
                                                                  "median_nearest_distance",
                                                                  "median_training_nn_distance", "max_msssim"])
                          + "<p>Details and the closest pairs: nearest.html</p>"))
+    if realism:
+        sections.insert(1, ("Realism: Frechet distance to real covers in the judge's features, over the same "
+                            "distance between two draws of real covers (1 = as close as real covers; "
+                            f"{html.escape(realism.settings['real'])}, {realism.settings['n_per_genre']} per genre)",
+                            _table(realism.rows(), ["genre", "ratio", "frechet", "frechet_floor", "kid", "kid_floor",
+                                                    "judge_accuracy"])))
+    else:
+        sections.insert(1, ("Realism", "<p>Not measured: no real covers to compare with (give --real).</p>"))
     path = out / "report.html"
-    path.write_text(figures_html(f"CoverGAN report: {generator.checkpoint}", [diversity_boxplot(diversity),
-                                                                              *colour_figures(colour)], sections))
+    figures = [*([realism_figure(realism)] if realism else []), diversity_boxplot(diversity), *colour_figures(colour)]
+    path.write_text(figures_html(f"CoverGAN report: {generator.checkpoint}", figures, sections))
     say(1.0, "done")
     return path

@@ -16,10 +16,11 @@ from typing import Any
 from gan.checkpoint import PHASE_ORDER
 
 EVAL_KIND = "eval"
-BOOKKEEPING = ("phase", "step", "time", "kind")  # in every row; not metrics
+BOOKKEEPING = ("phase", "step", "time", "kind", "eval_covers", "eval_seconds")  # not metrics
 GROUPS = (("Losses", ("_loss",)), ("Accuracies", ("_acc",)), ("Speed", ("_per_s",)))
 OTHER = "Loss terms and other numbers"  # e.g. d_adv, g_genre: parts of the losses, and what else is logged
 QUALITY = "Quality"
+REALISM = "Quality: realism (Frechet distance over the real floor; 1 = as close as real covers)"
 
 
 def phase_rows(rows: Iterable[dict[str, Any]], phase: str, evaluation: bool = False) -> list[dict[str, Any]]:
@@ -48,13 +49,16 @@ def numeric_metrics(rows: Iterable[dict[str, Any]]) -> list[str]:
 
 def metric_groups(rows: Sequence[dict[str, Any]], phase: str) -> list[tuple[str, list[str]]]:
     """(title, metric names) per chart for one phase: losses, accuracies, speed, other numbers, and
-    'Quality' for evaluation rows; groups with nothing logged are left out."""
+    two 'Quality' charts for evaluation rows (realism ratios; fidelity and diversity), since their
+    scales differ; groups with nothing logged are left out."""
     groups: dict[str, list[str]] = {title: [] for title, _ in GROUPS}
     groups[OTHER] = []
     for name in numeric_metrics(phase_rows(rows, phase)):
         title = next((t for t, suffixes in GROUPS if name.endswith(suffixes)), OTHER)
         groups[title].append(name)
-    groups[QUALITY] = numeric_metrics(phase_rows(rows, phase, evaluation=True))
+    quality = numeric_metrics(phase_rows(rows, phase, evaluation=True))
+    groups[REALISM] = [name for name in quality if name.startswith("realism")]
+    groups[QUALITY] = [name for name in quality if not name.startswith("realism")]
     return [(title, names) for title, names in groups.items() if names]
 
 

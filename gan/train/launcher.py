@@ -176,8 +176,7 @@ def _unplanned_status(run_dir: Path) -> RunStatus | None:
     before it did; None for a folder that is not a run."""
     if not (run_dir / PROCESS_FILE).is_file():
         return None
-    pid = _pid(run_dir)
-    state = "starting" if pid is not None and _alive(pid) else "failed"
+    state = "starting" if running_pid(run_dir) is not None else "failed"
     return RunStatus(run_dir.name, run_dir, state, None, 0, 0, None, None)
 
 

@@ -1,0 +1,43 @@
+"""Real covers by genre, for comparing generated covers with: baselines of diversity, colour and realism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from gan.data.folders import load_dataset
+from gan.errors import GanError
+
+
+def real_images_by_genre(folder: str | Path, resolution: int, max_per_genre: int | None = None,
+                         seed: int = 0) -> dict[str, np.ndarray]:
+    """Real covers of a labelled folder or CSV as uint8 (N, R, R, 3) per genre (a random subset if capped)."""
+    data = load_dataset(folder, resolution, labelled=True)
+    rng = np.random.default_rng(seed)
+    by_genre = {}
+    for index, genre in enumerate(data.genres):
+        rows = np.flatnonzero(data.labels == index)
+        if max_per_genre and len(rows) > max_per_genre:
+            rows = rows[np.sort(rng.choice(len(rows), max_per_genre, replace=False))]
+        # Index rows first: from a memory-mapped pack only the chosen covers are read.
+        by_genre[genre] = np.ascontiguousarray(data.images[rows].transpose(0, 2, 3, 1))
+    return by_genre
+
+
+def split_for_realism(real: dict[str, np.ndarray], n: int, seed: int = 0
+                      ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Split each genre's real covers at random into three disjoint parts: a reference draw and a floor
+    draw of `n` covers each (fewer when a genre has under 3n: a third each), and the rest, on which
+    the judge trains. Returns (judge images, judge labels, reference, floor)."""
+    rng = np.random.default_rng(seed)
+    judge_images, judge_labels, reference, floor = [], [], {}, {}
+    for index, (genre, images) in enumerate(real.items()):
+        if len(images) < 6:
+            raise GanError(f"genre {genre!r}: {len(images)} real covers; realism needs at least 6 per genre")
+        order = rng.permutation(len(images))
+        take = min(n, len(images) // 3)
+        reference[genre], floor[genre] = images[order[:take]], images[order[take:2 * take]]
+        judge_images.append(images[order[2 * take:]])
+        judge_labels.append(np.full(len(images) - 2 * take, index))
+    return np.concatenate(judge_images), np.concatenate(judge_labels), reference, floor
