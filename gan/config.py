@@ -51,11 +51,12 @@ class ModelConfig:
 
     resolution: int = 64
     latent_dim: int = 128
-    width: int = 64
+    width: int = 16  # channels at full resolution; see gan.models.resnet (8x that at 4x4)
     genre_embedding_dim: int = 64
     genres: list[str] = field(default_factory=list)
-    projection: bool = False  # genre-aware realness in D (projection discriminator); see gan.models
+    projection: bool = True  # genre-aware realness in D beside its genre classifier; see gan.models
     architecture: str = "resnet"  # see gan.models; configs written before it existed read as "dcgan"
+    pixel_noise: bool = True  # per-pixel grain in the ResNet generator's last block (gan.models.resnet.PixelNoise)
 
     def validate(self) -> None:
         check_fields(self)
@@ -75,7 +76,7 @@ class TrainConfig:
     batch_size: int = 64
     lr_g: float = 2e-4
     lr_d: float = 2e-4
-    beta1: float = 0.5
+    beta1: float = 0.0
     beta2: float = 0.999
     genre_loss_weight: float = 1.0
     mode_seeking_weight: float = 0.0  # MSGAN's diversity term; see gan.train.loop.mode_seeking_ratio
@@ -96,7 +97,7 @@ class TrainConfig:
     sample_rows: int = 8
     # Differentiable augmentation of D's inputs: "none" or a comma-separated subset of
     # gan.train.augment.AUGMENTATIONS ("translation,cutout").
-    augment: str = "none"
+    augment: str = "translation,cutout"
     # A loss this large means the run has diverged even when it is still finite.
     max_loss: float = 1e4
 
@@ -193,7 +194,8 @@ T = TypeVar("T")
 # Fields added after configs were first written whose default changed what a model or run does: a
 # file without the field was written by a version that did what these values say.
 LEGACY_VALUES: dict[type, dict[str, Any]] = {
-    ModelConfig: {"architecture": "dcgan"},
+    ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False},
+    TrainConfig: {"augment": "none"},
 }
 
 

@@ -27,10 +27,10 @@ def test_equals_pytorch_msssim(kind, size):
 
 def test_equals_pytorch_msssim_on_generated_images():
     from gan.config import ModelConfig
-    from gan.models import Generator
+    from gan.models import build_generator
 
     torch.manual_seed(0)
-    G = Generator(ModelConfig(resolution=64, width=8, latent_dim=16, genres=["a", "b"])).eval()
+    G = build_generator(ModelConfig(resolution=64, width=8, latent_dim=16, genres=["a", "b"])).eval()
     with torch.no_grad():
         images = ((G(torch.randn(10, 16), torch.tensor([0, 1] * 5)) + 1) * 127.5).round().byte()
     images = images.permute(0, 2, 3, 1).numpy()

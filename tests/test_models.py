@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 import torch
 from conftest import tiny_model
@@ -55,7 +57,8 @@ def test_resnet_fine_tuning_starts_as_the_pretrained_model():
     fine = build_generator(tiny_model(genres=["a", "b"]))
     fresh = carry_over_weights(fine, pre.state_dict())
     assert "genre_embedding.weight" in fresh
-    assert all(".gain." in name or ".shift." in name for name in fresh if name != "genre_embedding.weight")
+    assert all(name.endswith((".gain.weight", ".shift.weight", ".genre_strength.weight"))
+               for name in fresh if name != "genre_embedding.weight")
     pre.eval(), fine.eval()
     noise = torch.randn(3, pre.config.latent_dim)
     torch.testing.assert_close(fine(noise, torch.tensor([0, 1, 1])), pre(noise))
@@ -75,7 +78,7 @@ def test_dcgan_carry_over_keeps_the_noise_rows_of_the_first_layer():
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_discriminator_carry_over_leaves_only_genre_heads_fresh(architecture):
     D_pre = build_discriminator(tiny_model(architecture=architecture))
-    D_fine = build_discriminator(tiny_model(genres=["a", "b"], architecture=architecture))
+    D_fine = build_discriminator(tiny_model(genres=["a", "b"], projection=False, architecture=architecture))
     assert carry_over_weights(D_fine, D_pre.state_dict()) == ["genre_head.weight", "genre_head.bias"]
     D_projection = build_discriminator(tiny_model(genres=["a", "b"], projection=True, architecture=architecture))
     fresh_d = carry_over_weights(D_projection, D_pre.state_dict())
@@ -94,7 +97,8 @@ def test_projection_makes_realness_depend_on_the_genre(architecture):
     assert torch.equal(logits_a, logits_b)  # the classifier head does not look at the genre asked for
     with pytest.raises(ValueError, match="needs the genre"):
         D(images)
-    plain = build_discriminator(tiny_model(resolution=32, genres=["a", "b"], architecture=architecture)).eval()
+    plain = build_discriminator(tiny_model(resolution=32, genres=["a", "b"], projection=False,
+                                           architecture=architecture)).eval()
     assert plain.genre_projection is None
     assert torch.equal(plain(images, torch.tensor([0, 0, 0, 0]))[0], plain(images, torch.tensor([1, 1, 1, 1]))[0])
 
@@ -119,9 +123,9 @@ def test_every_per_genre_tensor_is_listed_and_moves_by_genre_name():
     from gan.models import PER_GENRE_TENSORS
 
     source_genres, target_genres = ["a", "b", "c", "d", "e", "f", "g"], ["g", "x", "a", "b", "y", "c", "d"]
-    for build in (Generator, Discriminator):
-        source = build(tiny_model(genres=source_genres, projection=True))
-        target = build(tiny_model(genres=target_genres, projection=True))
+    for build, architecture in itertools.product((build_generator, build_discriminator), ARCHITECTURES):
+        source = build(tiny_model(genres=source_genres, projection=True, architecture=architecture))
+        target = build(tiny_model(genres=target_genres, projection=True, architecture=architecture))
         fresh_state = {k: v.clone() for k, v in target.state_dict().items()}
         per_genre = {name for name, t in source.state_dict().items() if t.dim() and t.shape[0] == len(source_genres)}
         assert per_genre and per_genre <= set(PER_GENRE_TENSORS), per_genre - set(PER_GENRE_TENSORS)
@@ -133,3 +137,25 @@ def test_every_per_genre_tensor_is_listed_and_moves_by_genre_name():
                 expected = fresh_state[name][row] if rows[row] is None else source.state_dict()[name][rows[row]]
                 assert torch.equal(target.state_dict()[name][row], expected), (name, genre)
             assert f"{name}[1, 4]" in fresh
+
+
+def test_a_checkpoint_from_before_the_resnet_loads_and_generates(tmp_path):
+    """The bundled checkpoint of earlier versions: format 1, a DCGAN, its config without the fields
+    added since (architecture, pixel_noise)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from gan.checkpoint import checkpoint_config
+    from gan.sampling import load_generator
+
+    model = tiny_model(genres=["jazz", "rock"], architecture="dcgan", projection=False, pixel_noise=False)
+    config = checkpoint_config(model, None, None, "finetune", 10, ema=True)
+    for name in ("architecture", "pixel_noise"):
+        del config["model"][name]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    torch.manual_seed(0)
+    save_file(build_generator(model).state_dict(), str(tmp_path / "generator.safetensors"))
+    generator = load_generator(tmp_path)
+    assert type(generator.model).__name__ == "DCGANGenerator"
+    assert generator.generate(generator.sample_noise(2), "rock").shape == (2, 32, 32, 3)

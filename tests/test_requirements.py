@@ -7,7 +7,7 @@ from importlib.metadata import packages_distributions
 
 from conftest import ROOT
 
-SOURCES = ["gan", "pages", "app.py", "tests", "benchmarks"]
+SOURCES = ["gan", "app_pages", "app.py", "tests", "benchmarks"]
 LOCAL = {"gan", "conftest", "fake_spotify"}
 
 

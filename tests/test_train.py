@@ -182,7 +182,9 @@ def test_a_run_from_before_newer_options_still_resumes(tmp_path, demo_dir):
     off and train on."""
     from safetensors.torch import save_file
 
-    run_training(tmp_path / "run", _plan(demo_dir, steps=3), progress=False)
+    plan = _plan(demo_dir, steps=3, augment="none")  # what such a run did
+    plan.model.projection = False
+    run_training(tmp_path / "run", plan, progress=False)
     for path in (tmp_path / "run").rglob("config.json"):
         config = json.loads(path.read_text())
         del config["model"]["projection"]

@@ -67,18 +67,59 @@ class ConditionalBatchNorm(nn.Module):
         return x * (1 + gain) + shift
 
 
-class UpBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, condition_dim: int):
-        super().__init__()
-        self.norm1 = ConditionalBatchNorm(c_in, condition_dim)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1)
-        self.norm2 = ConditionalBatchNorm(c_out, condition_dim)
-        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
-        self.skip = nn.Conv2d(c_in, c_out, 1)
+class PixelNoise(nn.Module):
+    """Per-pixel grain added to a layer's features, its strength learned per channel and per genre.
 
-    def forward(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+    Covers carry fine texture (film grain, print noise) that is random pixel by pixel. A generator
+    can only make it up from its noise vector through many layers, and blurs it instead; StyleGAN
+    (Karras et al., 2019) adds a noise image per layer for exactly this. Ours is not drawn afresh
+    on every call, so that the same noise vector always gives the same cover: each cover takes a
+    window of a fixed noise field (a buffer saved with the weights), placed by a fixed projection
+    of its noise vector. The strength starts at zero: a model seeded from one without grain starts
+    as that model.
+    """
+
+    def __init__(self, channels: int, resolution: int, latent_dim: int, condition_dim: int):
+        super().__init__()
+        field_rng = torch.Generator().manual_seed(resolution)
+        self.register_buffer("field", torch.randn(2 * resolution, 2 * resolution, generator=field_rng))
+        self.register_buffer("placement", torch.randn(latent_dim, 2, generator=field_rng))
+        self.strength = nn.Parameter(torch.zeros(channels))
+        self.genre_strength = nn.Linear(condition_dim, channels, bias=False) if condition_dim else None
+        if self.genre_strength is not None:
+            nn.init.zeros_(self.genre_strength.weight)
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+        n, _, h, w = x.shape
+        # Where each cover's window lies: a fixed function of its noise vector, spread evenly.
+        offsets = ((noise.float() @ self.placement).remainder(1.0) * (self.field.shape[0] - h)).long()
+        rows = offsets[:, :1] + torch.arange(h, device=x.device)  # (N, H)
+        cols = offsets[:, 1:] + torch.arange(w, device=x.device)  # (N, W)
+        grain = self.field[rows[:, :, None], cols[:, None, :]].to(x.dtype)  # (N, H, W)
+        strength = self.strength[None, :]
+        if self.genre_strength is not None and condition is not None:
+            strength = strength + self.genre_strength(condition)
+        return x + strength.to(x.dtype)[:, :, None, None] * grain[:, None]
+
+
+class UpBlock(nn.Module):
+    def __init__(self, c_in: int, c_out: int, condition_dim: int, grain: PixelNoise | None = None):
+        super().__init__()
+        # No biases: every convolution here feeds a batch norm (the next one, or to_rgb's), which
+        # removes any constant. Such a bias has no gradient but float rounding, and Adam, dividing by
+        # its size, would walk it at random by up to a learning rate per step.
+        self.norm1 = ConditionalBatchNorm(c_in, condition_dim)
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+        self.norm2 = ConditionalBatchNorm(c_out, condition_dim)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.skip = nn.Conv2d(c_in, c_out, 1, bias=False)
+        self.grain = grain
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
         h = F.interpolate(F.relu(self.norm1(x, condition)), scale_factor=2.0, mode="nearest")
         h = self.conv2(F.relu(self.norm2(self.conv1(h), condition)))
+        if self.grain is not None:
+            h = self.grain(h, noise, condition)
         return h + self.skip(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
@@ -89,12 +130,17 @@ class ResNetGenerator(Generator):
         channels = generator_channels(config)
         condition_dim = config.genre_embedding_dim if config.num_genres else 0
         self.genre_embedding = nn.Embedding(config.num_genres, condition_dim) if config.num_genres else None
-        self.seed = nn.Linear(config.latent_dim, channels[0] * 16)
-        self.blocks = nn.ModuleList(UpBlock(a, b, condition_dim) for a, b in zip(channels, channels[1:]))
+        self.seed = nn.Linear(config.latent_dim, channels[0] * 16, bias=False)  # a batch norm follows
+        # Grain at full resolution only: it is texture of single pixels.
+        grain = (PixelNoise(channels[-1], config.resolution, config.latent_dim, condition_dim)
+                 if config.pixel_noise else None)
+        self.blocks = nn.ModuleList(UpBlock(a, b, condition_dim, grain if i == len(channels) - 2 else None)
+                                    for i, (a, b) in enumerate(zip(channels, channels[1:])))
         self.to_rgb = nn.Sequential(nn.BatchNorm2d(channels[-1]), nn.ReLU(),
                                     nn.Conv2d(channels[-1], 3, 3, padding=1), nn.Tanh())
         conditional_parts = {layer for m in self.modules() if isinstance(m, ConditionalBatchNorm)
                              for layer in (m.gain, m.shift) if layer is not None}
+        conditional_parts |= {m.genre_strength for m in self.modules() if isinstance(m, PixelNoise)}
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)) and module not in conditional_parts:  # those start at 0
                 nn.init.xavier_uniform_(module.weight)
@@ -108,7 +154,7 @@ class ResNetGenerator(Generator):
         x = self.seed(noise).view(len(noise), -1, 4, 4)
         condition = embedding.to(noise.dtype) if embedding is not None else None
         for block in self.blocks:
-            x = block(x, condition)
+            x = block(x, condition, noise)
         return self.to_rgb(x)
 
 
