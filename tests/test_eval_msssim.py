@@ -73,3 +73,15 @@ def test_bad_inputs():
         random_pairs(1, 10)
     with pytest.raises(GanError, match="too small"):
         PairwiseMsssim(np.zeros((2, 20, 20, 3), np.uint8), settings_for(64))
+
+
+def test_the_engine_runs_where_it_is_told_and_answers_on_the_cpu():
+    """Indices and weights follow the engine's device, never a default one (a CUDA engine failed with
+    'index is on cpu'); scores always come back on the CPU."""
+    images, _ = demo_covers(("jazz", "metal"), per_genre=3, seed=5)
+    i, j = all_pairs(6)
+    engine = PairwiseMsssim(torch.as_tensor(images), device="cpu")
+    assert engine.device == torch.device("cpu") and engine.weights.device == engine.device
+    scores = engine(torch.as_tensor(i), torch.as_tensor(j))
+    assert scores.device == torch.device("cpu")
+    torch.testing.assert_close(scores, ms_ssim_pairs(images, i, j), rtol=0, atol=1e-6)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from gan.errors import GanError
 from gan.eval.msssim import PairwiseMsssim, all_pairs, random_pairs, settings_for
@@ -63,11 +64,11 @@ class DiversityResult:
 
 
 def pair_scores(images: np.ndarray, pairs: int | str, seed: int, genre: str, source: str,
-                settings=None) -> PairScores:
+                settings=None, device: torch.device | str | None = None) -> PairScores:
     if len(images) < 2:
         raise GanError(f"genre {genre!r} ({source}): needs at least 2 images for MS-SSIM pairs, has {len(images)}")
     i, j = all_pairs(len(images)) if pairs == "all" else random_pairs(len(images), int(pairs), seed)
-    engine = PairwiseMsssim(images, settings)
+    engine = PairwiseMsssim(images, settings, device)
     return PairScores(genre, source, i, j, engine(i, j).numpy(), images)
 
 
@@ -92,11 +93,12 @@ def evaluate_diversity(generator: CoverGenerator, n: int = 1000, pairs: int | st
         if progress:
             progress(len(groups) / steps, f"{genre}: generating and scoring {n} covers")
         images = generator.generate(noise, None if genre == "unconditional" else genre)
-        groups.append(pair_scores(images, pairs, seed + k, genre, "generated", settings))
+        # Scored where the generator runs: a GPU scores pairs an order of magnitude faster.
+        groups.append(pair_scores(images, pairs, seed + k, genre, "generated", settings, generator.device))
         if real and genre in real:
             if progress:
                 progress(len(groups) / steps, f"{genre}: scoring real covers")
-            groups.append(pair_scores(real[genre], pairs, seed + k, genre, "real", settings))
+            groups.append(pair_scores(real[genre], pairs, seed + k, genre, "real", settings, generator.device))
     if progress:
         progress(1.0, "done")
     return DiversityResult(groups, {"n": n, "pairs": pairs, "seed": seed, "checkpoint": str(generator.checkpoint),

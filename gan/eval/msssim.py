@@ -105,14 +105,21 @@ def stack_images(images) -> np.ndarray | torch.Tensor:
 
 
 class PairwiseMsssim:
-    """MS-SSIM of any pairs (i, j) of one image set, with per-image work done once."""
+    """MS-SSIM of any pairs (i, j) of one image set, with per-image work done once.
 
-    def __init__(self, images: np.ndarray | torch.Tensor | list, settings: MsssimSettings | None = None):
+    The work runs on `device` (default: where `images` are, the CPU for arrays); scores come back on
+    the CPU, so callers need not know where they were computed.
+    """
+
+    def __init__(self, images: np.ndarray | torch.Tensor | list, settings: MsssimSettings | None = None,
+                 device: str | torch.device | None = None):
         images = stack_images(images)
+        self.device = torch.device(device) if device is not None else (
+            images.device if isinstance(images, torch.Tensor) else torch.device("cpu"))
         x = torch.as_tensor(images)
         side = x.shape[1] if x.shape[-1] == 3 and x.shape[1] != 3 else x.shape[-1]
         self.settings = settings or settings_for(int(side))
-        x = prepare(images, self.settings)
+        x = prepare(images, self.settings).to(self.device)
         self.count = len(x)
         self.window = gaussian_window(self.settings.win_size, self.settings.win_sigma)
         # Per scale: the images, and their local means and variances stacked as (N, 2C, h, w), so that
@@ -124,14 +131,18 @@ class PairwiseMsssim:
             self.levels.append((x, torch.cat([mean, variance], dim=1).contiguous()))
             if level < len(self.settings.weights) - 1:
                 x = F.avg_pool2d(x, kernel_size=2, padding=[s % 2 for s in x.shape[2:]])
-        self.weights = torch.tensor(self.settings.weights)
+        self.weights = torch.tensor(self.settings.weights, device=self.device)
 
-    def __call__(self, i: torch.Tensor | np.ndarray, j: torch.Tensor | np.ndarray, batch_size: int = 128) -> torch.Tensor:
-        """Scores (P,) for pairs i[p], j[p]; memory bounded by `batch_size` pairs at a time."""
-        i, j = torch.as_tensor(i, dtype=torch.long), torch.as_tensor(j, dtype=torch.long)
+    def __call__(self, i: torch.Tensor | np.ndarray, j: torch.Tensor | np.ndarray,
+                 batch_size: int | None = None) -> torch.Tensor:
+        """Scores (P,) on the CPU for pairs i[p], j[p]; memory bounded by `batch_size` pairs at a time
+        (default 128 on the CPU, where larger batches leave the cache, 4096 elsewhere)."""
+        i, j = torch.as_tensor(i, dtype=torch.long).cpu(), torch.as_tensor(j, dtype=torch.long).cpu()
         if len(i) and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= self.count):
             raise IndexError(f"pair index out of range for {self.count} images")
-        return torch.cat([self._score(i[s:s + batch_size], j[s:s + batch_size])
+        batch_size = batch_size or (128 if self.device.type == "cpu" else 4096)
+        i, j = i.to(self.device), j.to(self.device)
+        return torch.cat([self._score(i[s:s + batch_size], j[s:s + batch_size]).cpu()
                           for s in range(0, len(i), batch_size)] or [torch.empty(0)])
 
     def _score(self, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
@@ -185,6 +196,7 @@ def _unrank_pairs(n: int, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return i.astype(np.int64), j.astype(np.int64)
 
 
-def ms_ssim_pairs(images, i, j, settings: MsssimSettings | None = None, batch_size: int = 128) -> torch.Tensor:
+def ms_ssim_pairs(images, i, j, settings: MsssimSettings | None = None, batch_size: int | None = None,
+                  device: str | torch.device | None = None) -> torch.Tensor:
     """MS-SSIM of pairs (i[p], j[p]) of `images`; see `PairwiseMsssim`."""
-    return PairwiseMsssim(images, settings)(i, j, batch_size)
+    return PairwiseMsssim(images, settings, device)(i, j, batch_size)
