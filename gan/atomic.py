@@ -24,6 +24,10 @@ from safetensors.torch import save_file
 
 log = logging.getLogger(__name__)
 TMP, OLD, TRASH = ".tmp-", ".old-", ".trash-"
+# safetensors creates its files readable by their owner only (0600); ours get the mode any new file
+# gets (0644 under the usual umask), so a checkpoint can be shared like the JSON beside it.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def write_bytes_atomically(path: Path, data: bytes) -> None:
@@ -67,6 +71,7 @@ def write_folder_atomically(final: Path, files: dict[str, Any], keep_other_files
     for name, content in files.items():
         if name.endswith(".safetensors"):
             save_file({k: v.detach().contiguous().cpu() for k, v in content.items()}, str(tmp / name))
+            os.chmod(tmp / name, 0o666 & ~_UMASK)
         else:
             with open(tmp / name, "w", encoding="utf-8") as f:
                 json.dump(content, f, indent=2)

@@ -88,3 +88,10 @@ def test_atomic_write_replaces_a_folder_whole(tmp_path):
     assert json.loads((target / "config.json").read_text()) == {"v": 2}
     assert torch.equal(load_file(str(target / "w.safetensors"))["x"], torch.ones(2))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no temporary folders left behind
+
+
+def test_weight_files_get_the_same_permissions_as_the_config(tmp_path):
+    """safetensors alone writes 0600: a checkpoint copied to share would then be unreadable to others."""
+    target = tmp_path / "ckpt"
+    write_folder_atomically(target, {"config.json": {"v": 1}, "w.safetensors": {"x": torch.zeros(2)}})
+    assert (target / "w.safetensors").stat().st_mode & 0o777 == (target / "config.json").stat().st_mode & 0o777
