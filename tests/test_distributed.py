@@ -80,7 +80,7 @@ def _relative_difference(run_a, run_b, step: int) -> float:
     return float((_weights(a) - _weights(b)).norm() / moved)
 
 
-MAX_RELATIVE_DIFFERENCE = 0.03
+MAX_RELATIVE_DIFFERENCE = 0.015
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +96,10 @@ def runs(tmp_path_factory, demo_dir):
 def test_two_processes_train_exactly_like_one(runs):
     cwd, _ = runs
     # Same global batches, noise, batch-norm statistics and averaged gradients: only the order of
-    # floating-point sums differs.
-    for step in (3, 6):
+    # floating-point sums differs. The GAN's dynamics spread that rounding step by step (1.6% of a
+    # step's movement at step 8 on an AMD EPYC, 3.0% on another CI machine), so it is checked at
+    # steps 2 and 3, where rounding is still small and a real difference is not (see above).
+    for step in (2, 3):
         assert _relative_difference(cwd / "two", cwd / "one", step) < MAX_RELATIVE_DIFFERENCE
 
 
@@ -111,16 +113,17 @@ def test_only_rank_zero_writes(runs):
     assert (cwd / "two" / "command.txt").read_text().count("\n") == 1
 
 
-def test_resume_on_two_processes_matches_one(runs):
+def test_a_run_resumes_on_two_processes_or_on_one(runs):
+    """Both continue from the same step-6 checkpoint, so they differ by the rounding of two steps only,
+    however far the 6 steps before had spread `two` from `one`. (The random streams are global, so a
+    run may continue on another number of processes.)"""
     cwd, _ = runs
     shutil.copytree(cwd / "two", cwd / "two-then-one")
     resumed = _train(["--out", "two", "--resume", "--steps", "8", *TRAIN_ARGS], 2, cwd)
     assert resumed.stderr.count("resuming finetune from step 6") == 1  # rank 0 logs, rank 1 does not
-    _train(["--out", "one", "--resume", "--steps", "8", *TRAIN_ARGS], 1, cwd)
     _train(["--out", "two-then-one", "--resume", "--steps", "8", *TRAIN_ARGS], 1, cwd)
-    assert _relative_difference(cwd / "two", cwd / "one", 8) < MAX_RELATIVE_DIFFERENCE
-    # The random streams are global, so a run may continue on another number of processes.
-    assert _relative_difference(cwd / "two-then-one", cwd / "one", 8) < MAX_RELATIVE_DIFFERENCE
+    for step in (7, 8):
+        assert _relative_difference(cwd / "two-then-one", cwd / "two", step) < MAX_RELATIVE_DIFFERENCE
 
 
 def test_a_stop_that_reaches_one_process_stops_all_after_the_same_step(runs, demo_dir):
