@@ -25,7 +25,7 @@ MAIN_OPTIONS = ("batch_size", "resolution", "width", "latent_dim", "device")
 # The form sets these itself (steps per phase) or the data decides them (genres).
 FORM_FIELDS = ("phase", "steps", "genres")
 # A first run that finishes in minutes on a CPU, as in the README's first training command.
-QUICK_START = {"width": 32, "steps": 600, "pretrain_steps": 300}
+QUICK_START = {"steps": 600, "pretrain_steps": 300}
 CHOICES: dict[str, tuple] = {"resolution": SUPPORTED_RESOLUTIONS, "precision": PRECISIONS}
 LABEL_WORDS = {"lr": "learning rate", "g": "G", "d": "D", "ema": "EMA", "dim": "size"}
 DEMO_DATA_DIR = PROJECT_ROOT / "demo-data"  # where `python -m gan demo-data --out demo-data` writes
