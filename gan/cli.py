@@ -236,6 +236,9 @@ def plan_from_args(args: argparse.Namespace):
         finetune.train.validate()
     if args.init_from and not args.data:
         raise GanError("--init-from seeds fine-tuning: give --data too")
+    if args.init_from and args.pretrain_data:
+        raise GanError("--init-from and --pretrain-data both seed fine-tuning: give one (--init-from starts from "
+                       "a trained model, --pretrain-data pre-trains one first)")
     return TrainingPlan(model=model, pretrain=pretrain, finetune=finetune, init_from=args.init_from)
 
 

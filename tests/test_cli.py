@@ -69,6 +69,8 @@ def test_user_mistakes_are_one_line_errors_with_exit_code_2(tmp_path, capsys):
         (["generate", "--checkpoint", tmp_path / "nope", "--out", tmp_path / "g"], "nope: checkpoint not found"),
         (["demo-data", "--out", tmp_path / "d", "--genres", "polka"], "unknown demo genre(s) ['polka']"),
         (["train", "--data", tmp_path, "--out", tmp_path / "r6", "--device", "cuda:7"], "--device cuda:7"),
+        (["train", "--data", tmp_path, "--pretrain-data", tmp_path, "--pretrain-steps", "5", "--init-from",
+          tmp_path, "--out", tmp_path / "r7"], "--init-from and --pretrain-data both seed fine-tuning"),
     ]
     for args, message in cases:
         with pytest.raises(SystemExit) as exit_info:
