@@ -27,8 +27,9 @@ WIDTH, HEIGHT = 1400, 1000
 # Sidebar entry -> (URL path, page title). A person reaches every page through the sidebar.
 PAGES = {"Home": ("", "CoverGAN Studio"), "Latent explorer": ("Latent_explorer", "Latent explorer"),
          "Genre grid": ("Genre_grid", "Genre grid"), "Diversity": ("Diversity", "Diversity"),
-         "Colour": ("Colour", "Colour statistics"), "Train": ("Train", "Train"), "Runs": ("Runs", "Compare runs")}
-DRAWS_COVERS = {"Home", "Latent explorer", "Genre grid", "Diversity", "Colour"}
+         "Colour": ("Colour", "Colour statistics"), "Quality": ("Quality", "Quality: realism"),
+         "Train": ("Train", "Train"), "Runs": ("Runs", "Compare runs")}
+DRAWS_COVERS = {"Home", "Latent explorer", "Genre grid", "Diversity", "Colour", "Quality"}
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
