@@ -130,8 +130,7 @@ def recover_interrupted_writes(folder: Path) -> list[str]:
             else:
                 os.rename(path, folder / old_name)
                 done.append(f"restored {folder / old_name} from an interrupted replacement")
-        elif _hidden_name(entry, TMP) is not None or _hidden_name(entry, TRASH) is not None or (
-                entry.startswith(".") and ".tmp-" in entry):
+        elif _hidden_name(entry, TRASH) is not None or (entry.startswith(".") and TMP in entry):
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
             else:

@@ -196,7 +196,6 @@ def _unrank_pairs(n: int, ranks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return i.astype(np.int64), j.astype(np.int64)
 
 
-def ms_ssim_pairs(images, i, j, settings: MsssimSettings | None = None, batch_size: int | None = None,
-                  device: str | torch.device | None = None) -> torch.Tensor:
+def ms_ssim_pairs(images, i, j, settings: MsssimSettings | None = None, batch_size: int | None = None) -> torch.Tensor:
     """MS-SSIM of pairs (i[p], j[p]) of `images`; see `PairwiseMsssim`."""
-    return PairwiseMsssim(images, settings, device)(i, j, batch_size)
+    return PairwiseMsssim(images, settings)(i, j, batch_size)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gan.errors import GanError
-from gan.train.run import LOG_FILE, PROCESS_FILE, RunFolder, TrainingPlan, validate_run_name
+from gan.train.run import LOG_FILE, PROCESS_FILE, RunFolder, TrainingPlan, checkpoint_step, validate_run_name
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -152,8 +152,8 @@ def run_status(run_dir: Path) -> RunStatus | None:
     step = done_before[last["phase"]] + last["step"] if last else 0
     samples = sorted(run.samples_dir.glob("*.png"), key=lambda p: (p.name.startswith("finetune"), p.name)) \
         if run.samples_dir.is_dir() else []
-    finished_phases = [phase for phase, p in plan.phases() if run.checkpoints(phase)
-                       and run.checkpoints(phase)[-1].name.endswith(f"-{p.train.steps:07d}")]
+    saved = {phase: [checkpoint_step(c) for c in run.checkpoints(phase)] for phase, _ in plan.phases()}
+    finished_phases = [phase for phase, p in plan.phases() if saved[phase] and saved[phase][-1] == p.train.steps]
     if running_pid(run_dir) is not None:
         state = "running"
     elif len(finished_phases) == len(plan.phases()):
@@ -164,9 +164,8 @@ def run_status(run_dir: Path) -> RunStatus | None:
         state = "stopped"
     phases = []
     for phase, phase_plan in plan.phases():
-        logged = [r["step"] for r in rows if r.get("phase") == phase and isinstance(r.get("step"), int)]
-        saved = [int(c.name.rsplit("-", 1)[1]) for c in run.checkpoints(phase)]
-        phases.append(PhaseProgress(phase, max(logged + saved, default=0), phase_plan.train.steps))
+        logged = [r["step"] for r in rows if r.get("phase") == phase]  # read_metrics keeps integer steps only
+        phases.append(PhaseProgress(phase, max(logged + saved[phase], default=0), phase_plan.train.steps))
     return RunStatus(run.path.name, run.path, state, last["phase"] if last else None, step, total,
                      last.get("img_per_s") if last else None, samples[-1] if samples else None, phases)
 
