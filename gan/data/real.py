@@ -25,6 +25,13 @@ def real_images_by_genre(folder: str | Path, resolution: int, max_per_genre: int
     return by_genre
 
 
+def three_way_split(order: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A shuffled index `order` as (reference, floor, rest): `n` each for the first two, fewer when
+    there are under 3n (a third each), so that the rest (the judge's share) is never empty."""
+    take = min(n, len(order) // 3)
+    return order[:take], order[take:2 * take], order[2 * take:]
+
+
 def split_for_realism(real: dict[str, np.ndarray], n: int, seed: int = 0
                       ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Split each genre's real covers at random into three disjoint parts: a reference draw and a floor
@@ -35,9 +42,8 @@ def split_for_realism(real: dict[str, np.ndarray], n: int, seed: int = 0
     for index, (genre, images) in enumerate(real.items()):
         if len(images) < 6:
             raise GanError(f"genre {genre!r}: {len(images)} real covers; realism needs at least 6 per genre")
-        order = rng.permutation(len(images))
-        take = min(n, len(images) // 3)
-        reference[genre], floor[genre] = images[order[:take]], images[order[take:2 * take]]
-        judge_images.append(images[order[2 * take:]])
-        judge_labels.append(np.full(len(images) - 2 * take, index))
+        reference_rows, floor_rows, judge_rows = three_way_split(rng.permutation(len(images)), n)
+        reference[genre], floor[genre] = images[reference_rows], images[floor_rows]
+        judge_images.append(images[judge_rows])
+        judge_labels.append(np.full(len(judge_rows), index))
     return np.concatenate(judge_images), np.concatenate(judge_labels), reference, floor

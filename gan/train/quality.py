@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from gan.data.real import three_way_split
 from gan.eval.judge import Judge, JudgeConfig, cached_judge
 from gan.eval.msssim import PairwiseMsssim, random_pairs
 from gan.eval.realism import compare_features
@@ -74,10 +75,10 @@ class QualityTracker:
             raise ValueError(reason)
         judge_rows, draws = [], []
         for index in range(len(genres)):
-            rows = rng.permutation(np.flatnonzero(labels == index))
-            n = min(covers_per_genre, len(rows) // 3)  # leave at least a third to the judge
-            draws.append((rows[:n], rows[n:2 * n]))
-            judge_rows.append(rows[2 * n:2 * n + JUDGE_COVERS_PER_GENRE])
+            reference_rows, floor_rows, rest = three_way_split(rng.permutation(np.flatnonzero(labels == index)),
+                                                               covers_per_genre)
+            draws.append((reference_rows, floor_rows))
+            judge_rows.append(rest[:JUDGE_COVERS_PER_GENRE])
         self.covers_per_genre = min(len(reference) for reference, _ in draws)
         judge_index = np.sort(np.concatenate(judge_rows))
         resolution = images.shape[-1]
