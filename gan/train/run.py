@@ -344,12 +344,14 @@ def _train(run: RunFolder, plan: TrainingPlan, resume: bool, progress: bool | No
     for phase, phase_plan, latest in pending:
         resolve_device(phase_plan.train.device)  # a missing GPU fails before minutes of data loading
         datasets[phase] = load_dataset(phase_plan.data, plan.model.resolution, labelled=phase == "finetune")
+    init_from = None  # the checkpoint that seeds fine-tuning, when it starts in this call
     if plan.init_from and any(phase == "finetune" and latest is None for phase, _, latest in pending):
         init_from = resolve_checkpoint(plan.init_from)
         _check_compatible(read_checkpoint_config(init_from)["model"], plan.model, init_from)
 
     for index, (phase, phase_plan, latest) in enumerate(pending):
-        trainer = _start_phase(run, plan, phase, phase_plan, datasets.pop(phase), latest, last, progress, world)
+        trainer = _start_phase(run, plan, phase, phase_plan, datasets.pop(phase), latest, last, init_from, progress,
+                               world)
         if index == 0 and not resume:
             if world.is_main:  # all checked: now the run folder is written
                 held.enter_context(run.lock())
@@ -364,7 +366,8 @@ def _train(run: RunFolder, plan: TrainingPlan, resume: bool, progress: bool | No
 
 
 def _start_phase(run: RunFolder, plan: TrainingPlan, phase: str, phase_plan: PhasePlan, data: ImageSet,
-                 latest: Path | None, last: Path | None, progress: bool | None, world: World) -> PhaseTrainer:
+                 latest: Path | None, last: Path | None, init_from: Path | None, progress: bool | None,
+                 world: World) -> PhaseTrainer:
     """A trainer for the phase, resumed from its newest checkpoint or seeded from an earlier one."""
     conditional = phase == "finetune"
     model = dataclasses.replace(plan.model, genres=data.genres if conditional else [])
@@ -376,8 +379,7 @@ def _start_phase(run: RunFolder, plan: TrainingPlan, phase: str, phase_plan: Pha
         trainer.resume_from(latest)
         log.info("resuming %s from step %d", phase, trainer.step)
     else:
-        seed_from = last if last is not None else (
-            resolve_checkpoint(plan.init_from) if plan.init_from and conditional else None)
+        seed_from = last if last is not None else (init_from if conditional else None)
         if seed_from is not None:
             _check_compatible(read_checkpoint_config(seed_from)["model"], model, seed_from)
             fresh = initialise_from(trainer.nets, seed_from)
