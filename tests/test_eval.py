@@ -9,9 +9,9 @@ from conftest import tiny_model, tiny_train
 
 from gan import load_generator
 from gan.cli import main
+from gan.data.real import real_images_by_genre
 from gan.errors import GanError
 from gan.eval.compare import config_differences, load_run, write_comparison
-from gan.data.real import real_images_by_genre
 from gan.eval.diversity import evaluate_diversity, pair_scores, write_diversity
 from gan.eval.nearest import nearest_group
 from gan.train.run import PhasePlan, TrainingPlan

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gan.data.demo import demo_origin
 from gan.eval.colour import evaluate_colour, write_colour
 from gan.eval.diversity import Progress, evaluate_diversity, write_diversity
-from gan.data.demo import demo_origin
 from gan.eval.figures import colour_figures, diversity_boxplot, figures_html, png_data_uri, realism_figure
 from gan.eval.nearest import evaluate_nearest, write_nearest
 from gan.eval.realism import realism_against_real, write_realism
