@@ -22,6 +22,8 @@ TRAIN_HELP = {
     "batch_size": "images per step",
     "lr_g": "generator learning rate (Adam)",
     "lr_d": "discriminator learning rate (Adam)",
+    "lr_decay_from": "fraction of the steps after which both learning rates fall linearly to 0 at the last "
+                     "step; 1 = constant",
     "beta1": "Adam beta1",
     "beta2": "Adam beta2",
     "genre_loss_weight": "weight of the genre (auxiliary classifier) loss",

@@ -76,6 +76,9 @@ class TrainConfig:
     batch_size: int = 64
     lr_g: float = 2e-4
     lr_d: float = 2e-4
+    # Both learning rates hold until this fraction of the phase's steps, then fall linearly to 0 at
+    # its last step; 1 keeps them constant. See gan.train.loop.learning_rate_factor.
+    lr_decay_from: float = 1.0
     beta1: float = 0.0
     beta2: float = 0.999
     # The genre loss at full weight drowns G's realness signal (each genre one image); 0.3 keeps every
@@ -113,6 +116,8 @@ class TrainConfig:
         for name in ("lr_g", "lr_d"):
             if not getattr(self, name) > 0:
                 raise GanError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.lr_decay_from <= 1:
+            raise GanError(f"--lr-decay-from must be in [0, 1], got {self.lr_decay_from}")
         for name in ("beta1", "beta2", "ema_decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise GanError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
@@ -197,7 +202,7 @@ T = TypeVar("T")
 # file without the field was written by a version that did what these values say.
 LEGACY_VALUES: dict[type, dict[str, Any]] = {
     ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False},
-    TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0},
+    TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0},
 }
 
 

@@ -221,6 +221,22 @@ def test_mode_seeking_term_pairs_fakes_and_is_logged(tmp_path, demo_dir):
         tiny_train(mode_seeking_weight=-1).validate()
 
 
+def test_learning_rates_hold_then_fall_linearly_to_zero(tmp_path, demo_dir):
+    from gan.train.loop import learning_rate_factor
+
+    assert [learning_rate_factor(step, 10, 0.6) for step in range(10)] == [1.0] * 7 + [0.75, 0.5, 0.25]
+    assert {learning_rate_factor(step, 10, 1.0) for step in range(10)} == {1.0}
+    assert [learning_rate_factor(step, 4, 0.0) for step in range(4)] == [1.0, 0.75, 0.5, 0.25]
+
+    trainer = _trainer(tmp_path, demo_dir, steps=4, lr_decay_from=0.5, lr_g=1e-3, lr_d=3e-3)
+    trainer.step = 3  # as when resumed from a checkpoint of step 3: the schedule follows the step
+    trainer.set_learning_rates()
+    assert [g["lr"] for g in trainer.nets.opt_g.param_groups] == [pytest.approx(0.5e-3)]
+    assert [g["lr"] for g in trainer.nets.opt_d.param_groups] == [pytest.approx(1.5e-3)]
+    with pytest.raises(GanError, match=r"--lr-decay-from must be in \[0, 1\], got 1.5"):
+        tiny_train(lr_decay_from=1.5).validate()
+
+
 def test_a_resume_after_kill_9_before_any_checkpoint_counts_no_step_twice(tmp_path, demo_dir):
     """kill -9 after metrics rows but before the first checkpoint: the resume starts at step 0
     and the phase's rows go, so metrics.jsonl holds each step once."""

@@ -144,6 +144,18 @@ def mode_seeking_ratio(fakes: torch.Tensor, noise: torch.Tensor) -> torch.Tensor
     return image_gap / noise_gap
 
 
+def learning_rate_factor(step: int, steps: int, decay_from: float) -> float:
+    """What the learning rates are multiplied by for the step after `step` steps: 1 until `decay_from`
+    of the phase, then falling linearly to 0 at its last step.
+
+    Computed from the step alone, so a resumed run continues the schedule where it stopped.
+    """
+    start = decay_from * steps
+    if decay_from >= 1 or step < start:
+        return 1.0
+    return max(0.0, (steps - step) / (steps - start))
+
+
 def stddev_group(batch_size: int, local: slice, largest: int = 4) -> int:
     """Images per minibatch-stddev group: the largest size up to `largest` that divides the global
     batch. Each rank must hold whole groups, or N processes would group (and train) differently
@@ -263,6 +275,12 @@ class PhaseTrainer:
                 stats["fake_genre_acc"] = (fake_logits.argmax(1) == fake_labels).float().mean()
         return stats
 
+    def set_learning_rates(self) -> None:
+        factor = learning_rate_factor(self.step, self.config.steps, self.config.lr_decay_from)
+        for optimizer, base in ((self.nets.opt_g, self.config.lr_g), (self.nets.opt_d, self.config.lr_d)):
+            for group in optimizer.param_groups:
+                group["lr"] = base * factor
+
     @torch.no_grad()
     def update_ema(self) -> None:
         ema = self.nets.ema
@@ -293,6 +311,7 @@ class PhaseTrainer:
         self.nets.discriminator.train()
         with stop_between_steps() as stop_request, bar:  # the bar is closed however the loop ends
             while self.step < cfg.steps:
+                self.set_learning_rates()
                 stats = self.train_step(*self.next_batch())
                 self.step += 1
                 window_steps += 1
