@@ -164,7 +164,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
     parser.add_argument("--tiny", action="store_true", help="toy sizes: checks that every part runs, measures nothing")
-    parser.add_argument("--variants", default="default,compile",
+    parser.add_argument("--variants", default="default,fp32-contiguous,bf16,compile",
                         help="our training-step variants to time against the reference (train_speed.py's names)")
     args = parser.parse_args()
     import torch

@@ -99,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     device = resolve_device(args.device)
     model = ModelConfig(resolution=args.resolution, width=args.width, genres=[f"g{i}" for i in range(8)])
-    auto_dtype = resolve_precision("auto", device)
+    auto_dtype = resolve_precision("auto", device, args.batch_size)
     print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"{args.resolution} px, batch {args.batch_size}, width {args.width}; "
           f"--precision auto resolves to {auto_dtype or 'fp32'}")
@@ -122,7 +122,7 @@ def main() -> None:
             except Exception as error:  # a variant this machine cannot run (no compiler, say) is reported
                 print(f"{'ours: ' + name:48s} failed: {type(error).__name__}: {str(error).splitlines()[0][:80]}")
                 continue
-            label = f"ours: {name} ({resolve_precision(train.precision, device) or 'fp32'}"
+            label = f"ours: {name} ({resolve_precision(train.precision, device, args.batch_size) or 'fp32'}"
             label += f"{', channels_last' if train.channels_last else ''}{', compiled' if train.compile else ''})"
             print(f"{label:48s} {ours:8.1f} img/s   {ours / ref:.2f}x")
 

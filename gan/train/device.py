@@ -44,16 +44,30 @@ def cpu_has_native_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype to train in, or None for plain fp32."""
+# Below this many images per process a CUDA step is a few hundred small kernels, bound by their
+# launches: bf16 autocast adds a cast kernel before most of them and costs more than it saves.
+# Measured on an H200 (width 64, 64 px): at batch 64 fp32 ran 1.30x the reference loop and bf16
+# 0.93x; at batch 1024 bf16 ran 1.21x. Where between the two bf16 starts to pay was not measured
+# (benchmarks/gpu_check.py times 256); 512 sits between the measured points.
+CUDA_BF16_MIN_BATCH = 512
+
+
+def resolve_precision(name: str, device: torch.device, batch_size: int | None = None) -> torch.dtype | None:
+    """The autocast dtype to train in, or None for plain fp32.
+
+    `auto`: on a GPU, bf16 where it is supported and the per-process batch is at least
+    CUDA_BF16_MIN_BATCH (or not given); on the CPU, bf16 where the CPU computes it natively.
+    """
     if name == "fp32":
         return None
     if device.type == "cuda":
-        if torch.cuda.is_bf16_supported():
-            return torch.bfloat16
-        if name == "bf16":
-            raise GanError("--precision bf16: this GPU does not support bf16; use --precision fp32")
-        return None
+        if not torch.cuda.is_bf16_supported():
+            if name == "bf16":
+                raise GanError("--precision bf16: this GPU does not support bf16; use --precision fp32")
+            return None
+        if name == "auto" and batch_size is not None and batch_size < CUDA_BF16_MIN_BATCH:
+            return None
+        return torch.bfloat16
     if name == "bf16" and not cpu_has_native_bf16():
         log.warning("this CPU has no native bf16 (no AMX or AVX512-BF16): bf16 will be emulated and slow")
     return torch.bfloat16 if name == "bf16" or cpu_has_native_bf16() else None

@@ -182,8 +182,9 @@ class PhaseTrainer:
         if self.conditional and data.labels is None:
             raise GanError(f"{data.description.path}: fine-tuning needs genre labels (a folder per genre or a CSV)")
         self.device = resolve_device(train.device)
-        self.dtype = resolve_precision(train.precision, self.device)
         self.world = world if world is not None else current_world()
+        local_batch = train.batch_size // self.world.world_size
+        self.dtype = resolve_precision(train.precision, self.device, local_batch)
         self.batches = RandomBatches(data.images, data.labels if self.conditional else None, train.batch_size,
                                      train.seed + 1, self.device, self.world.rank, self.world.world_size,
                                      train.channels_last)
@@ -191,7 +192,6 @@ class PhaseTrainer:
         self.nets = build_networks(model, train, self.device, self.world)
         self.nets.discriminator.stddev_group = group
         self.noise_rng = torch.Generator(self.device).manual_seed(train.seed + 2)
-        local_batch = self.batches.local.stop - self.batches.local.start
         if train.mode_seeking_weight > 0 and (local_batch % 2 or self.batches.local.start % 2):
             raise GanError(f"--mode-seeking-weight pairs covers within a batch: --batch-size {train.batch_size} "
                            f"must give each of the {self.world.world_size} process(es) an even share")
