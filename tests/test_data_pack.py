@@ -146,6 +146,35 @@ def test_random_batches_from_a_pack_are_deterministic_and_sharded(tmp_path, demo
     assert real.min() >= -1 and real.max() <= 1 and real.dtype == torch.float32
 
 
+def test_prefetched_batches_are_the_batches_and_the_stream_stays_resumable(tmp_path, demo_dir):
+    """Prefetching (on by default for a pack on a GPU) reads one batch ahead; what it hands out, and
+    the random stream a checkpoint saves, are those of plain batches, also after the stream is set
+    back as a resume does."""
+    write_pack(demo_dir / "labelled", tmp_path / "l.pack", 32, labelled=True)
+    data = open_pack(tmp_path / "l.pack", 32, labelled=True)
+    cpu = torch.device("cpu")
+    plain = RandomBatches(data.images, data.labels, 8, seed=3, device=cpu, prefetch=False)
+    ahead = RandomBatches(data.images, data.labels, 8, seed=3, device=cpu, prefetch=True)
+    assert plain.prefetcher is None and ahead.prefetcher is not None
+    saved = None
+    for step in range(5):
+        if step == 2:
+            saved = plain.rng.get_state()
+            assert torch.equal(ahead.rng.get_state(), saved)
+        for _ in range(1 + (step == 3)):  # at step 3 the stream runs on, then is set back below
+            expected, got = plain.next(), ahead.next()
+            assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+        assert torch.equal(ahead.rng.get_state(), plain.rng.get_state())
+    plain.rng.set_state(saved)
+    ahead.rng.set_state(saved)  # the prefetched batch no longer follows: it is not handed out
+    for _ in range(3):
+        expected, got = plain.next(), ahead.next()
+        assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+    ahead.close()
+    assert ahead.prefetcher is None
+    torch.testing.assert_close(ahead.next()[0], plain.next()[0])  # closed: it goes on without the thread
+
+
 def test_decoding_streams_a_chunk_at_a_time(demo_dir):
     """Packing never pulls more than two chunks ahead of what it has written, whatever the size."""
     from gan.data.folders import DECODE_CHUNK, decode_chunks

@@ -8,6 +8,8 @@ on a different number of processes continues the same stream.
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
+
 import numpy as np
 import torch
 
@@ -19,10 +21,18 @@ DEVICE_RESIDENT_BYTES = 2 << 30
 
 
 class RandomBatches:
-    """Uniform random batches (with replacement across steps), as float in [-1, 1]."""
+    """Uniform random batches (with replacement across steps), as float in [-1, 1].
+
+    On a GPU, a set that does not fit there (a pack of real covers) is gathered on the host one
+    batch ahead, in a background thread, into pinned memory and copied asynchronously, so that
+    reading the next batch's rows from disk overlaps the current step. `prefetch` forces that on
+    or off (None: on exactly then). The random stream `rng` always stands after the batches handed
+    out, prefetching or not, so checkpoints and resumes see the same stream either way.
+    """
 
     def __init__(self, images: np.ndarray, labels: np.ndarray | None, batch_size: int, seed: int,
-                 device: torch.device, rank: int = 0, world_size: int = 1, channels_last: bool = False):
+                 device: torch.device, rank: int = 0, world_size: int = 1, channels_last: bool = False,
+                 prefetch: bool | None = None):
         if batch_size % world_size:
             raise GanError(f"--batch-size {batch_size} (the global batch) must be a multiple of the "
                            f"{world_size} training processes")
@@ -34,15 +44,44 @@ class RandomBatches:
         if device.type == "cuda" and not on_host:  # avoids a host copy per step
             self.images = self.images.to(device)
             self.labels = self.labels.to(device) if self.labels is not None else None
+        self.pin = device.type == "cuda" and on_host
         self.rng = torch.Generator().manual_seed(seed)
+        prefetch = self.pin if prefetch is None else prefetch
+        self.prefetcher = ThreadPoolExecutor(1, thread_name_prefix="batches") if prefetch else None
+        self.pending: tuple[torch.Tensor, Future] | None = None  # the next batch's indices and its rows
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        index = torch.randint(len(self.images), (self.batch_size,), generator=self.rng)[self.local]
-        # index_select copies whole rows; advanced indexing of uint8 images is ~30x slower.
-        real = torch.index_select(self.images, 0, index.to(self.images.device))
-        real = real.to(self.device, non_blocking=True).float().div_(127.5).sub_(1)
+        index = self._draw(self.rng)
+        if self.pending is not None and torch.equal(self.pending[0], index):
+            real, labels = self.pending[1].result()
+        else:  # no prefetching, the first batch, or the stream was set back (a resume)
+            real, labels = self._gather(index)
+        if self.prefetcher is not None:
+            lookahead = torch.Generator().set_state(self.rng.get_state())
+            following = self._draw(lookahead)
+            self.pending = following, self.prefetcher.submit(self._gather, following)
+        real = real.float().div_(127.5).sub_(1)
         if self.channels_last:
             real = real.contiguous(memory_format=torch.channels_last)
+        return real, labels
+
+    def _draw(self, rng: torch.Generator) -> torch.Tensor:
+        """This rank's rows of the next global batch."""
+        return torch.randint(len(self.images), (self.batch_size,), generator=rng)[self.local]
+
+    def _gather(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The rows' uint8 images and their labels, on the training device."""
+        # index_select copies whole rows; advanced indexing of uint8 images is ~30x slower.
+        real = torch.index_select(self.images, 0, index.to(self.images.device))
+        if self.pin:
+            real = real.pin_memory()
+        real = real.to(self.device, non_blocking=True)
         labels = (torch.index_select(self.labels, 0, index.to(self.labels.device)).to(self.device)
                   if self.labels is not None else None)
         return real, labels
+
+    def close(self) -> None:
+        """Stop the prefetching thread (it also ends with the process)."""
+        if self.prefetcher is not None:
+            self.prefetcher.shutdown(wait=True, cancel_futures=True)
+            self.prefetcher, self.pending = None, None

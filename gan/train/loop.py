@@ -9,6 +9,7 @@ which pushes G towards easy-to-classify, less varied images.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import logging
@@ -309,7 +310,8 @@ class PhaseTrainer:
                    dynamic_ncols=True, unit="step")
         self.nets.generator.train()
         self.nets.discriminator.train()
-        with stop_between_steps() as stop_request, bar:  # the bar is closed however the loop ends
+        # However the loop ends, the bar is closed and the batches' prefetching thread stopped.
+        with stop_between_steps() as stop_request, bar, contextlib.closing(self.batches):
             while self.step < cfg.steps:
                 self.set_learning_rates()
                 stats = self.train_step(*self.next_batch())
