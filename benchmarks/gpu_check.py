@@ -14,6 +14,8 @@ Parts, each run as its own process so that one failure does not hide the others:
   CPU), with the global batch norm;
 * msssim: our pairwise MS-SSIM engine on the device against pytorch-msssim on the device: largest
   difference of the scores and pairs/s of each;
+* judge: the realism judge trained on the device, its features there against the CPU's (the
+  largest difference relative to the largest feature, at most 1e-5);
 * resume: a run trained on the CPU resumed on the device (and its final checkpoint written).
 """
 
@@ -145,6 +147,30 @@ class Check:
                   f"{len(i) / theirs_seconds:,.0f} pairs/s; largest difference {difference:.1e}")
         return bool(np.isfinite(difference) and difference <= 1e-5), detail
 
+    def judge(self) -> tuple[bool, str]:
+        """The realism judge trained on the device, then its features there against the CPU's."""
+        import numpy as np
+        import torch
+
+        from gan.data.demo import demo_covers
+        from gan.eval.judge import JudgeConfig, train_judge
+
+        genres = ["jazz", "metal", "pop", "rock"]
+        images, labels = demo_covers(genres, per_genre=max(8, self.sizes["covers"] // len(genres)), size=64, seed=6)
+        config = JudgeConfig(resolution=64, genres=genres, steps=self.sizes["steps"])
+        start = time.perf_counter()
+        judge = train_judge(images, labels, config, device=self.device)
+        trained = time.perf_counter() - start
+        start = time.perf_counter()
+        there = judge.features(images)
+        measured = time.perf_counter() - start
+        here = judge.to("cpu").features(images)
+        difference = float(np.abs(there - here).max() / max(np.abs(here).max(), 1e-12))
+        detail = (f"trained {config.steps} steps in {trained:.1f} s; features of {len(images)} covers in "
+                  f"{measured:.2f} s; largest difference from the CPU {difference:.1e} of the largest feature")
+        return bool(np.isfinite(difference) and difference <= 1e-5 and torch.device(self.device).type
+                    == judge.info["trained_on_device"]), detail
+
     def resume(self) -> tuple[bool, str]:
         data, steps = self.demo_data(), self.sizes["steps"]
         common = ["--data", str(data / "labelled")]
@@ -181,6 +207,7 @@ def main() -> int:
         check.part("train (pre-training + fine-tuning)", check.train)
         check.part("torchrun --nproc_per_node 1", check.torchrun)
         check.part("MS-SSIM engine", check.msssim)
+        check.part("realism judge", check.judge)
         check.part(f"resume: cpu -> {args.device}", check.resume)
     print(f"\n{name}, torch {torch.__version__}, device {args.device}{' (tiny sizes)' if args.tiny else ''}\n")
     print("| part | result | detail |\n|---|---|---|")

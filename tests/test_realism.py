@@ -96,6 +96,24 @@ def test_real_covers_sit_at_the_floor_and_damaged_ones_above_it(judge_and_covers
     assert all(s.judge_accuracy == 0.0 for s in wrong_genre.genres)  # each filed under the genre it came from
 
 
+def test_the_judge_computes_where_it_is_put_in_full_float32(judge_and_covers):
+    """Covers go to the judge's device; TF32 is off while it computes there (so GPU features match
+    the CPU's) and restored after."""
+    judge, (reference, _) = judge_and_covers
+    assert judge.device == torch.device("cpu") and judge.info["trained_on_device"] == "cpu"
+    flags = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    seen = []
+    hook = judge.net.body.register_forward_pre_hook(lambda module, args: seen.append(
+        (args[0].device, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)))
+    try:
+        features = judge.to("cpu").features(reference["pop"])
+    finally:
+        hook.remove()
+    assert seen and all(s == (judge.device, False, False) for s in seen)
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == flags
+    assert isinstance(features, np.ndarray) and features.dtype == np.float64
+
+
 def test_the_judge_is_cached_and_reloads_exactly(judge_and_covers, tmp_path, monkeypatch):
     judge, (reference, _) = judge_and_covers
     save_judge(judge, tmp_path / "saved")

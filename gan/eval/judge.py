@@ -16,6 +16,7 @@ colour changes, since layout and colour are part of a genre's look.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -99,8 +100,23 @@ def _as_input(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1)
 
 
+@contextlib.contextmanager
+def full_fp32():
+    """No TF32 inside: on a GPU, convolutions and matrix products keep float32's precision, so the
+    judge's features match the CPU's to about 1e-5 (TF32 keeps 10 mantissa bits: about 1e-3)."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 class Judge:
-    """A trained judge: `features(images)` and `classify(images)` on uint8 (N, R, R, 3) covers."""
+    """A trained judge: `features(images)` and `classify(images)` on uint8 (N, R, R, 3) covers.
+
+    It computes where its network is (`to(device)`); covers come in and results go out as numpy.
+    """
 
     def __init__(self, net: JudgeNet, config: JudgeConfig, info: dict | None = None):
         self.net, self.config, self.info = net.eval(), config, info or {}
@@ -109,6 +125,14 @@ class Judge:
     def genres(self) -> list[str]:
         return list(self.config.genres)
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    def to(self, device: torch.device | str) -> Judge:
+        self.net.to(device)
+        return self
+
     @torch.inference_mode()
     def features_and_predictions(self, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """float64 features (N, feature_dim) and the genre index the judge assigns to each cover (N,)."""
@@ -116,13 +140,14 @@ class Judge:
             raise GanError(f"judge: expected covers of {self.config.resolution} px as (N, R, R, 3), "
                            f"got shape {images.shape}")
         features, logits = [], []
-        for start in range(0, len(images), batch_size):
-            f = self.net.features(_as_input(images[start:start + batch_size]))
-            features.append(f.double())
-            logits.append(self.net.head(f))
+        with full_fp32():
+            for start in range(0, len(images), batch_size):
+                f = self.net.features(_as_input(images[start:start + batch_size]).to(self.device))
+                features.append(f.double())
+                logits.append(self.net.head(f))
         if not features:
             return np.empty((0, self.config.feature_dim)), np.empty(0, dtype=np.int64)
-        return torch.cat(features).numpy(), torch.cat(logits).argmax(1).numpy()
+        return torch.cat(features).cpu().numpy(), torch.cat(logits).argmax(1).cpu().numpy()
 
     def features(self, images: np.ndarray) -> np.ndarray:
         return self.features_and_predictions(images)[0]
@@ -139,8 +164,12 @@ def _random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return padded[:, :, dy:dy + x.shape[-2], dx:dx + x.shape[-1]]
 
 
-def train_judge(images: np.ndarray, labels: np.ndarray, config: JudgeConfig) -> Judge:
-    """Train a judge on real covers: uint8 (N, R, R, 3) and genre indices (N,)."""
+def train_judge(images: np.ndarray, labels: np.ndarray, config: JudgeConfig,
+                device: torch.device | str = "cpu") -> Judge:
+    """Train a judge on real covers: uint8 (N, R, R, 3) and genre indices (N,), on `device`.
+
+    The weights' initialisation and the batches' draws are the CPU's random streams on any device,
+    so a GPU trains the same judge up to float rounding."""
     config.validate()
     if len(images) != len(labels) or len(images) < 4 * len(config.genres):
         raise GanError(f"judge: needs at least 4 real covers per genre, got {len(images)} for "
@@ -150,14 +179,14 @@ def train_judge(images: np.ndarray, labels: np.ndarray, config: JudgeConfig) -> 
     held = max(len(config.genres), int(len(images) * config.held_out_share))
     test, train = order[:held], order[held:]
     torch.manual_seed(config.seed)
-    net = JudgeNet(config)
+    net = JudgeNet(config).to(device)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=config.steps)
-    x_train, y_train = _as_input(images[train]), torch.from_numpy(labels[train]).long()
+    x_train, y_train = _as_input(images[train]).to(device), torch.from_numpy(labels[train]).long().to(device)
     draw = torch.Generator().manual_seed(config.seed)
     net.train()
     for _ in range(config.steps):
-        batch = torch.randint(len(train), (config.batch_size,), generator=draw)
+        batch = torch.randint(len(train), (config.batch_size,), generator=draw).to(device)
         loss = F.cross_entropy(net(_random_shift(x_train[batch], draw)), y_train[batch])
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
@@ -166,7 +195,7 @@ def train_judge(images: np.ndarray, labels: np.ndarray, config: JudgeConfig) -> 
     judge = Judge(net, config)
     accuracy = float((judge.classify(images[test]) == labels[test]).mean())
     judge.info = {"held_out_accuracy": round(accuracy, 4), "trained_on": int(len(train)),
-                  "held_out": int(len(test))}
+                  "held_out": int(len(test)), "trained_on_device": torch.device(device).type}
     log.info("judge trained on %d real covers: %.1f%% of %d held-out covers classified right",
              len(train), 100 * accuracy, len(test))
     return judge
@@ -204,15 +233,17 @@ def fingerprint(images: np.ndarray, labels: np.ndarray, config: JudgeConfig) -> 
     return digest.hexdigest()[:20]
 
 
-def cached_judge(images: np.ndarray, labels: np.ndarray, config: JudgeConfig, cache: Path | None = None) -> Judge:
-    """The judge for these real covers: loaded from the cache, or trained once and cached."""
+def cached_judge(images: np.ndarray, labels: np.ndarray, config: JudgeConfig, cache: Path | None = None,
+                 device: torch.device | str = "cpu") -> Judge:
+    """The judge for these real covers, on `device`: loaded from the cache, or trained there once and
+    cached (one cache entry whichever device trained it)."""
     folder = (cache or cache_dir()) / "judges" / fingerprint(images, labels, config)
     if (folder / JUDGE_WEIGHTS).is_file():
         try:
-            return load_judge(folder)
+            return load_judge(folder).to(device)
         except GanError as error:  # a damaged cache entry is rebuilt, not fatal
             log.warning("rebuilding the cached judge: %s", error)
-    judge = train_judge(images, labels, config)
+    judge = train_judge(images, labels, config, device)
     try:
         save_judge(judge, folder)
     except OSError as error:  # a read-only cache only costs the next run a retraining

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from gan.errors import GanError
 from gan.eval.judge import Judge
@@ -152,7 +153,8 @@ def evaluate_realism(generator: CoverGenerator, judge: Judge, reference: dict[st
         raise GanError("no genre of this checkpoint has real covers to compare with")
     noise = generator.sample_noise(n, seed)
     generated = {genre: generator.generate(noise, genre) for genre in genres}
-    report = realism_of_images(judge, generated, {g: reference[g] for g in genres}, {g: floor[g] for g in genres})
+    report = realism_of_images(judge.to(generator.device), generated, {g: reference[g] for g in genres},
+                               {g: floor[g] for g in genres})
     report.settings.update({"seed": seed, "checkpoint": str(generator.checkpoint)})
     return report
 
@@ -161,18 +163,20 @@ DEMO_JUDGE_COVERS_PER_GENRE = 500
 DEMO_JUDGE_STEPS = 800  # JudgeConfig's default
 
 
-def demo_judge_and_real_covers(genres: list[str], resolution: int, n: int = 200, training_seed: int = 0
+def demo_judge_and_real_covers(genres: list[str], resolution: int, n: int = 200, training_seed: int = 0,
+                               device: torch.device | str = "cpu"
                                ) -> tuple[Judge, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """For checkpoints trained on demo covers of `training_seed`: a judge trained on demo covers of
-    another seed, and two disjoint held-out draws of real covers (two more seeds) as reference and
-    floor. With the usual training seed 0 these are seeds 3 (judge), 2 (reference) and 4 (floor)."""
+    another seed (on `device`), and two disjoint held-out draws of real covers (two more seeds) as
+    reference and floor. With the usual training seed 0 these are seeds 3 (judge), 2 (reference) and
+    4 (floor)."""
     from gan.data.demo import demo_covers
     from gan.eval.judge import JudgeConfig, cached_judge
 
     judge_seed, *draw_seeds = [s for s in (3, 2, 4, 5) if s != training_seed][:3]
     images, labels = demo_covers(genres, per_genre=DEMO_JUDGE_COVERS_PER_GENRE, size=resolution, seed=judge_seed)
     judge = cached_judge(images, labels, JudgeConfig(resolution=resolution, genres=list(genres),
-                                                     steps=DEMO_JUDGE_STEPS))
+                                                     steps=DEMO_JUDGE_STEPS), device=device)
     draws = []
     for seed in draw_seeds:
         real, real_labels = demo_covers(genres, per_genre=n, size=resolution, seed=seed)
@@ -194,14 +198,16 @@ def realism_against_real(generator: CoverGenerator, real: dict[str, np.ndarray] 
         if unknown:
             raise GanError(f"real covers of genre(s) {unknown} that the checkpoint does not know")
         images, labels, reference, floor = split_for_realism(real, n, seed)
-        judge = cached_judge(images, labels, JudgeConfig(resolution=generator.resolution, genres=list(real)))
+        judge = cached_judge(images, labels, JudgeConfig(resolution=generator.resolution, genres=list(real)),
+                             device=generator.device)
         source = "real covers given"
     else:
         origin = demo_origin(generator.info.get("data"))
         if origin is None:
             raise GanError("realism needs real covers to compare with: give --real (a folder with one sub-folder "
                            "per genre, or a CSV); only checkpoints trained on demo covers have a default")
-        judge, reference, floor = demo_judge_and_real_covers(generator.genres, generator.resolution, n, origin.seed)
+        judge, reference, floor = demo_judge_and_real_covers(generator.genres, generator.resolution, n, origin.seed,
+                                                             generator.device)
         source = f"held-out demo covers (training used seed {origin.seed})"
     report = evaluate_realism(generator, judge, reference, floor, n, seed, genres)
     report.settings["real"] = source

@@ -396,7 +396,7 @@ class PhaseTrainer:
         """Score the EMA generator on the fixed sample, log it, and keep it as checkpoints/best if it is."""
         if self.quality is None:
             self.quality = QualityTracker(self.data.images, self.data.labels, self.model_config.genres,
-                                          self.config.eval_covers, seed=self.config.seed + 5)
+                                          self.config.eval_covers, seed=self.config.seed + 5, device=self.device)
         self.calibrate_ema_batchnorm()
         row = self.quality.evaluate(self.sampling_generator())
         self.run.log_metrics({"phase": self.phase, "step": self.step, "time": time.time(), "kind": "eval", **row})

@@ -65,9 +65,10 @@ class RealSample:
 
 class QualityTracker:
     def __init__(self, images: np.ndarray, labels: np.ndarray, genres: list[str], covers_per_genre: int,
-                 seed: int):
+                 seed: int, device: torch.device | str = "cpu"):
         """`images` uint8 (N, 3, R, R) and `labels` (N,): the training data. Each genre's covers are
-        split at random into the judge's training set, the reference draw and the floor draw."""
+        split at random into the judge's training set, the reference draw and the floor draw. The
+        judge trains and runs on `device` (the generator's)."""
         self.genres = list(genres)
         rng = np.random.default_rng(seed)
         reason = too_few_covers(labels, self.genres)
@@ -83,7 +84,8 @@ class QualityTracker:
         judge_index = np.sort(np.concatenate(judge_rows))
         resolution = images.shape[-1]
         self.judge: Judge = cached_judge(_hwc(images[judge_index]), labels[judge_index],
-                                         JudgeConfig(resolution=resolution, genres=self.genres, steps=JUDGE_STEPS))
+                                         JudgeConfig(resolution=resolution, genres=self.genres, steps=JUDGE_STEPS),
+                                         device=device)
         self.real: list[RealSample] = []
         for k, (reference_rows, floor_rows) in enumerate(draws):
             reference = _hwc(images[np.sort(reference_rows[:self.covers_per_genre])])
