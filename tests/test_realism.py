@@ -138,3 +138,21 @@ def test_a_damaged_judge_file_is_one_line(tmp_path, judge_and_covers):
     (tmp_path / "j" / "config.json").write_text('{"format": "covergan-judge", "config": {"resolution": "64"}}')
     with pytest.raises(GanError, match="config.json"):
         load_judge(tmp_path / "j")
+
+
+def test_demo_realism_draws_real_covers_as_training_loads_them(monkeypatch):
+    """Covers drawn at the training size and resized to the model's resolution, as the app's pages
+    draw theirs: the reference for training seed 0 is the pages' held-out draw."""
+    from gan.data.demo import held_out_covers
+    from gan.eval.realism import demo_judge_and_real_covers
+
+    seen = {}
+    monkeypatch.setattr("gan.eval.judge.cached_judge",
+                        lambda images, labels, config, device: seen.update(shape=images.shape, device=device) or "judge")
+    genres = ["jazz", "rock"]
+    judge, reference, floor = demo_judge_and_real_covers(genres, resolution=32, n=4, training_seed=0, size=64)
+    assert judge == "judge" and seen == {"shape": (2 * 500, 32, 32, 3), "device": "cpu"}
+    pages = held_out_covers(genres, 4, size=64, training_seed=0, resolution=32)
+    for genre in genres:
+        np.testing.assert_array_equal(reference[genre], pages[genre])
+        assert floor[genre].shape == (4, 32, 32, 3) and not np.array_equal(floor[genre], reference[genre])

@@ -390,8 +390,16 @@ def held_out_covers(genres: list[str] | tuple[str, ...], per_genre: int, size: i
     Drawn like the training covers (at `size` px) from another seed, then centre-cropped and resized
     to `resolution` the way training loads images (bicubic), so they compare with a model's output.
     """
-    images, labels = demo_covers(tuple(genres), per_genre, size, held_out_seed(training_seed))
+    images, labels = demo_covers_as_loaded(genres, per_genre, size, held_out_seed(training_seed), resolution)
+    return {genre: images[labels == index] for index, genre in enumerate(genres)}
+
+
+def demo_covers_as_loaded(genres: list[str] | tuple[str, ...], per_genre: int, size: int, seed: int,
+                          resolution: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`demo_covers` drawn at `size` px as `demo-data` writes them, then centre-cropped and resized to
+    `resolution` (bicubic) as training loads them: (N, R, R, 3) uint8 and genre indices."""
+    images, labels = demo_covers(tuple(genres), per_genre, size, seed)
     if resolution and resolution != size:
         images = np.stack([np.asarray(ImageOps.fit(Image.fromarray(image), (resolution, resolution),
                                                    Image.Resampling.BICUBIC)) for image in images])
-    return {genre: images[labels == index] for index, genre in enumerate(genres)}
+    return images, labels

@@ -164,22 +164,27 @@ DEMO_JUDGE_STEPS = 800  # JudgeConfig's default
 
 
 def demo_judge_and_real_covers(genres: list[str], resolution: int, n: int = 200, training_seed: int = 0,
-                               device: torch.device | str = "cpu"
+                               device: torch.device | str = "cpu", size: int | None = None
                                ) -> tuple[Judge, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """For checkpoints trained on demo covers of `training_seed`: a judge trained on demo covers of
-    another seed (on `device`), and two disjoint held-out draws of real covers (two more seeds) as
-    reference and floor. With the usual training seed 0 these are seeds 3 (judge), 2 (reference) and
-    4 (floor)."""
-    from gan.data.demo import demo_covers
+    """For checkpoints trained on demo covers of `training_seed` drawn at `size` px (default: the
+    model's resolution): a judge trained on demo covers of another seed (on `device`), and two
+    disjoint held-out draws of real covers (two more seeds) as reference and floor, each drawn at
+    `size` and loaded at `resolution` as training loads them. With the usual training seed 0 these
+    are seeds 3 (judge), 2 (reference) and 4 (floor).
+
+    Three draws, where the app's pages need one (`gan.data.demo.held_out_covers`, seed 2 for
+    training seed 0, which is the reference here)."""
+    from gan.data.demo import demo_covers_as_loaded
     from gan.eval.judge import JudgeConfig, cached_judge
 
+    size = size or resolution
     judge_seed, *draw_seeds = [s for s in (3, 2, 4, 5) if s != training_seed][:3]
-    images, labels = demo_covers(genres, per_genre=DEMO_JUDGE_COVERS_PER_GENRE, size=resolution, seed=judge_seed)
+    images, labels = demo_covers_as_loaded(genres, DEMO_JUDGE_COVERS_PER_GENRE, size, judge_seed, resolution)
     judge = cached_judge(images, labels, JudgeConfig(resolution=resolution, genres=list(genres),
                                                      steps=DEMO_JUDGE_STEPS), device=device)
     draws = []
     for seed in draw_seeds:
-        real, real_labels = demo_covers(genres, per_genre=n, size=resolution, seed=seed)
+        real, real_labels = demo_covers_as_loaded(genres, n, size, seed, resolution)
         draws.append({g: real[real_labels == i] for i, g in enumerate(genres)})
     return judge, draws[0], draws[1]
 
@@ -207,7 +212,7 @@ def realism_against_real(generator: CoverGenerator, real: dict[str, np.ndarray] 
             raise GanError("realism needs real covers to compare with: give --real (a folder with one sub-folder "
                            "per genre, or a CSV); only checkpoints trained on demo covers have a default")
         judge, reference, floor = demo_judge_and_real_covers(generator.genres, generator.resolution, n, origin.seed,
-                                                             generator.device)
+                                                             generator.device, origin.size)
         source = f"held-out demo covers (training used seed {origin.seed})"
     report = evaluate_realism(generator, judge, reference, floor, n, seed, genres)
     report.settings["real"] = source
