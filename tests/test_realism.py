@@ -147,8 +147,8 @@ def test_demo_realism_draws_real_covers_as_training_loads_them(monkeypatch):
     from gan.eval.realism import demo_judge_and_real_covers
 
     seen = {}
-    monkeypatch.setattr("gan.eval.judge.cached_judge",
-                        lambda images, labels, config, device: seen.update(shape=images.shape, device=device) or "judge")
+    monkeypatch.setattr("gan.eval.judge.cached_judge", lambda images, labels, config, device:
+                        seen.update(shape=images.shape, device=device) or "judge")
     genres = ["jazz", "rock"]
     judge, reference, floor = demo_judge_and_real_covers(genres, resolution=32, n=4, training_seed=0, size=64)
     assert judge == "judge" and seen == {"shape": (2 * 500, 32, 32, 3), "device": "cpu"}
