@@ -239,8 +239,16 @@ class PhaseTrainer:
         self.nets.discriminator.requires_grad_(True)
         with autocast(self.device, self.dtype):
             fake = G(noise, fake_labels)
-            real_score, real_logits = D(self.augment(real), real_labels)
-            fake_score, _ = D(self.augment(fake.detach()), fake_labels)
+            # Real and fake covers in one forward pass: one power iteration of each spectral norm per
+            # D step (as in Miyato et al.), and no in-place update of its vectors between a forward
+            # and its backward, which a compiled graph cannot tolerate. Minibatch-stddev groups stay
+            # within each half (the local batch holds whole groups).
+            both = torch.cat([self.augment(real), self.augment(fake.detach())])
+            labels = torch.cat([real_labels, fake_labels]) if self.conditional else None
+            scores, logits = D(both, labels)
+            local = len(real)
+            real_score, fake_score = scores[:local], scores[local:]
+            real_logits = logits[:local] if logits is not None else None
         d_adv = F.relu(1 - real_score.float()).mean() + F.relu(1 + fake_score.float()).mean()
         d_genre = F.cross_entropy(real_logits.float(), real_labels) if self.conditional else real_score.new_zeros(())
         d_loss = d_adv + cfg.genre_loss_weight * d_genre
