@@ -189,7 +189,7 @@ def test_a_run_from_before_newer_options_still_resumes(tmp_path, demo_dir):
         config = json.loads(path.read_text())
         del config["model"]["projection"]
         train = config["train"] if "train" in config else config["finetune"]["train"]  # checkpoint or run folder
-        del train["augment"], train["mode_seeking_weight"]
+        del train["augment"], train["mode_seeking_weight"], train["lr_decay_from"]
         path.write_text(json.dumps(config))
     for path in (tmp_path / "run").rglob("training_state.safetensors"):
         state = load_file(str(path))
@@ -198,7 +198,8 @@ def test_a_run_from_before_newer_options_still_resumes(tmp_path, demo_dir):
     final = run_training(tmp_path / "run", resume=True, progress=False, finetune_steps=6)
     config = read_checkpoint_config(final)
     assert config["model"].projection is False
-    assert (config["train"].augment, config["train"].mode_seeking_weight) == ("none", 0.0)
+    assert (config["train"].augment, config["train"].mode_seeking_weight, config["train"].lr_decay_from) == \
+        ("none", 0.0, 1.0)
     assert not any(name.startswith("genre_projection") for name in load_file(str(final / "discriminator.safetensors")))
 
 
