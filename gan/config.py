@@ -77,9 +77,9 @@ class TrainConfig:
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     # Both learning rates hold until this fraction of the phase's steps, then fall linearly to 0 at
-    # its last step (as SNGAN's conditional models were trained); 1 keeps them constant. See
-    # gan.train.loop.learning_rate_factor and the README's "Model and training choices".
-    lr_decay_from: float = 0.5
+    # its last step (as SNGAN's conditional models were trained); 1 keeps them constant. Not in the
+    # recipe: see the README's "What each change did".
+    lr_decay_from: float = 1.0
     beta1: float = 0.0
     beta2: float = 0.999
     # The genre loss at full weight drowns G's realness signal (each genre one image); 0.3 keeps every
@@ -98,9 +98,7 @@ class TrainConfig:
     # Quality of a fixed sample (realism, fidelity, diversity) every this many fine-tuning steps, and the
     # best checkpoint kept as checkpoints/best; 0 turns it off. See gan.train.quality.
     eval_every: int = 500
-    # Covers per genre in that sample. At 100, the checkpoint it rated best was not the benchmark's
-    # best in three runs of four; 200 halves the variance of what it measures.
-    eval_covers: int = 200
+    eval_covers: int = 100  # covers per genre in that sample
     keep_checkpoints: int = 3
     sample_rows: int = 8
     # Differentiable augmentation of D's inputs: "none" or a comma-separated subset of

@@ -239,16 +239,12 @@ class PhaseTrainer:
         self.nets.discriminator.requires_grad_(True)
         with autocast(self.device, self.dtype):
             fake = G(noise, fake_labels)
-            # Real and fake covers in one forward pass: one power iteration of each spectral norm per
-            # D step (as in Miyato et al.), and no in-place update of its vectors between a forward
-            # and its backward, which a compiled graph cannot tolerate. Minibatch-stddev groups stay
-            # within each half (the local batch holds whole groups).
-            both = torch.cat([self.augment(real), self.augment(fake.detach())])
-            labels = torch.cat([real_labels, fake_labels]) if self.conditional else None
-            scores, logits = D(both, labels)
-            local = len(real)
-            real_score, fake_score = scores[:local], scores[local:]
-            real_logits = logits[:local] if logits is not None else None
+            if cfg.compile:
+                real_score, fake_score, real_logits = self.judge_real_and_fake_in_one_pass(D, real, real_labels,
+                                                                                            fake, fake_labels)
+            else:
+                real_score, real_logits = D(self.augment(real), real_labels)
+                fake_score, _ = D(self.augment(fake.detach()), fake_labels)
         d_adv = F.relu(1 - real_score.float()).mean() + F.relu(1 + fake_score.float()).mean()
         d_genre = F.cross_entropy(real_logits.float(), real_labels) if self.conditional else real_score.new_zeros(())
         d_loss = d_adv + cfg.genre_loss_weight * d_genre
@@ -289,6 +285,22 @@ class PhaseTrainer:
         for optimizer, base in ((self.nets.opt_g, self.config.lr_g), (self.nets.opt_d, self.config.lr_d)):
             for group in optimizer.param_groups:
                 group["lr"] = base * factor
+
+    def judge_real_and_fake_in_one_pass(self, D, real: torch.Tensor, real_labels: torch.Tensor | None,
+                                        fake: torch.Tensor, fake_labels: torch.Tensor | None):
+        """D's step for a compiled D: real and fake covers in one forward pass.
+
+        Each spectral norm's power iteration updates its vectors in place in every training-mode
+        pass. Eager PyTorch clones them for the backward; a compiled graph saves the buffers
+        themselves, so a second pass before the backward breaks it. One pass does one power
+        iteration per D step (as in Miyato et al.); minibatch-stddev groups stay within each half,
+        since the local batch holds whole groups. Eager training keeps the two passes the recipe was
+        measured with: a recipe run with one pass measured worse (README, "What each change did").
+        """
+        scores, logits = D(torch.cat([self.augment(real), self.augment(fake.detach())]),
+                           torch.cat([real_labels, fake_labels]) if self.conditional else None)
+        local = len(real)
+        return scores[:local], scores[local:], logits[:local] if logits is not None else None
 
     @torch.no_grad()
     def update_ema(self) -> None:
