@@ -295,7 +295,8 @@ class PhaseTrainer:
         themselves, so a second pass before the backward breaks it. One pass does one power
         iteration per D step (as in Miyato et al.); minibatch-stddev groups stay within each half,
         since the local batch holds whole groups. Eager training keeps the two passes the recipe was
-        measured with: a recipe run with one pass measured worse (README, "What each change did").
+        measured with: the one run of the whole command with one pass (and two other changes)
+        measured worse (README, "What each change did", row 5).
         """
         scores, logits = D(torch.cat([self.augment(real), self.augment(fake.detach())]),
                            torch.cat([real_labels, fake_labels]) if self.conditional else None)
