@@ -16,6 +16,8 @@ Parts, each run as its own process so that one failure does not hide the others:
   difference of the scores and pairs/s of each;
 * judge: the realism judge trained on the device, its features there against the CPU's (the
   largest difference relative to the largest feature, at most 1e-5);
+* colour: brightness, contrast, saturation, colourfulness and the hue histogram computed on the
+  device against the CPU's (largest difference, at most 1e-5 of each statistic's scale);
 * resume: a run trained on the CPU resumed on the device (and its final checkpoint written).
 """
 
@@ -171,6 +173,26 @@ class Check:
         return bool(np.isfinite(difference) and difference <= 1e-5 and torch.device(self.device).type
                     == judge.info["trained_on_device"]), detail
 
+    def colour(self) -> tuple[bool, str]:
+        """Colour statistics on the device against the CPU's."""
+        import numpy as np
+
+        from gan.data.demo import DEMO_GENRES, demo_covers
+        from gan.eval.colour import hue_histogram, image_statistics
+
+        images, _ = demo_covers(DEMO_GENRES, per_genre=max(2, self.sizes["covers"] // len(DEMO_GENRES)), size=64,
+                                seed=7)
+        start = time.perf_counter()
+        there, there_hue = image_statistics(images, self.device), hue_histogram(images, device=self.device)
+        measured = time.perf_counter() - start
+        here, here_hue = image_statistics(images, "cpu"), hue_histogram(images, device="cpu")
+        differences = {m: float(np.abs(there[m] - here[m]).max() / max(1.0, np.abs(here[m]).max())) for m in here}
+        differences["hue"] = float(np.abs(there_hue - here_hue).max())
+        worst = max(differences, key=differences.get)
+        detail = (f"{len(images)} covers in {measured:.2f} s; largest difference from the CPU "
+                  f"{differences[worst]:.1e} ({worst})")
+        return all(np.isfinite(v) and v <= 1e-5 for v in differences.values()), detail
+
     def resume(self) -> tuple[bool, str]:
         data, steps = self.demo_data(), self.sizes["steps"]
         common = ["--data", str(data / "labelled")]
@@ -208,6 +230,7 @@ def main() -> int:
         check.part("torchrun --nproc_per_node 1", check.torchrun)
         check.part("MS-SSIM engine", check.msssim)
         check.part("realism judge", check.judge)
+        check.part("colour statistics", check.colour)
         check.part(f"resume: cpu -> {args.device}", check.resume)
     print(f"\n{name}, torch {torch.__version__}, device {args.device}{' (tiny sizes)' if args.tiny else ''}\n")
     print("| part | result | detail |\n|---|---|---|")

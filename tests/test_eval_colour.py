@@ -28,7 +28,7 @@ def test_statistics_of_hand_made_images():
 
 
 def test_hue_histogram():
-    red, green, blue = hue_histogram(_solid((255, 0, 0))), hue_histogram(_solid((0, 255, 0))), hue_histogram(_solid((0, 0, 255)))
+    red, green, blue = (hue_histogram(_solid(rgb)) for rgb in ((255, 0, 0), (0, 255, 0), (0, 0, 255)))
     assert red[0] == 1 and green[4] == 1 and blue[8] == 1  # 0, 120 and 240 degrees, 30-degree bins
     both = hue_histogram(np.concatenate([_solid((255, 0, 0)), _solid((0, 0, 255))]))
     assert both[0] == pytest.approx(0.5) and both[8] == pytest.approx(0.5)
@@ -45,3 +45,31 @@ def test_palette_finds_the_colours_and_their_shares():
     group = colour_group(image, "rock", "real").summary()
     assert group["palette"] == ["#c81e1e", "#1414dc"] and group["images"] == 1
     assert set(group) >= {"brightness_mean", "contrast_std", "hue_histogram", "palette_shares"}
+
+
+def _reference_statistics(images):
+    """The definitions in the module docstring, in float64 numpy."""
+    x = images.astype(np.float64) / 255
+    luma = x @ np.array([0.299, 0.587, 0.114])
+    high, low = x.max(axis=3), x.min(axis=3)
+    saturation = np.where(high > 0, (high - low) / np.maximum(high, 1e-12), 0)
+    rg = 255 * (x[..., 0] - x[..., 1])
+    yb = 255 * (0.5 * (x[..., 0] + x[..., 1]) - x[..., 2])
+    colourfulness = (np.hypot(rg.std(axis=(1, 2)), yb.std(axis=(1, 2)))
+                     + 0.3 * np.hypot(rg.mean(axis=(1, 2)), yb.mean(axis=(1, 2))))
+    return {"brightness": luma.mean(axis=(1, 2)), "contrast": luma.std(axis=(1, 2)),
+            "saturation": saturation.mean(axis=(1, 2)), "colourfulness": colourfulness}
+
+
+def test_statistics_match_a_float64_reference_across_chunks():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (300, 16, 16, 3), dtype=np.uint8)  # more than one chunk of 256
+    images[:10] = images[:10, :1, :1]  # flat covers: zero contrast and spread
+    got, want = image_statistics(images, device="cpu"), _reference_statistics(images)
+    for metric in want:
+        scale = max(1.0, float(np.abs(want[metric]).max()))
+        np.testing.assert_allclose(got[metric], want[metric], rtol=0, atol=1e-5 * scale, err_msg=metric)
+    histogram = hue_histogram(images, device="cpu")
+    assert histogram.shape == (12,) and histogram.sum() == pytest.approx(1.0)
+    # The same pixels in two chunks (300 covers) or in five (1,200 smaller ones) give the same shares.
+    assert np.array_equal(histogram, hue_histogram(images.reshape(1200, 8, 8, 3)))

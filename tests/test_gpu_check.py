@@ -16,6 +16,6 @@ def test_gpu_check_runs_every_part_on_the_cpu():
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [row.split(" | ")[0] for row in rows] == [
         "| speed, batch 8", "| train (pre-training + fine-tuning)", "| torchrun --nproc_per_node 1",
-        "| MS-SSIM engine", "| realism judge", "| resume: cpu -> cpu"]
+        "| MS-SSIM engine", "| realism judge", "| colour statistics", "| resume: cpu -> cpu"]
     assert all(" | ok | " in row for row in rows), result.stdout
     assert "largest difference" in result.stdout and "pairs/s" in result.stdout

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from sklearn.cluster import KMeans
 
 from gan.sampling import CoverGenerator
@@ -28,35 +29,54 @@ HUE_BINS = 12
 MIN_SATURATION, MIN_VALUE = 0.15, 0.1
 
 
-def image_statistics(images: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-image brightness, contrast, saturation and colourfulness of uint8 (N, H, W, 3) images."""
-    x = images.astype(np.float32) / 255
-    luma = x @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    high, low = x.max(axis=3), x.min(axis=3)
-    saturation = np.where(high > 0, (high - low) / np.maximum(high, 1e-12), 0)
-    rgb = images.astype(np.float32)
-    rg = rgb[..., 0] - rgb[..., 1]
-    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
-    colourfulness = (np.sqrt(rg.std(axis=(1, 2)) ** 2 + yb.std(axis=(1, 2)) ** 2)
-                     + 0.3 * np.sqrt(rg.mean(axis=(1, 2)) ** 2 + yb.mean(axis=(1, 2)) ** 2))
-    return {"brightness": luma.mean(axis=(1, 2)), "contrast": luma.std(axis=(1, 2)),
-            "saturation": saturation.mean(axis=(1, 2)), "colourfulness": colourfulness}
+def image_statistics(images: np.ndarray, device: torch.device | str = "cpu") -> dict[str, np.ndarray]:
+    """Per-image brightness, contrast, saturation and colourfulness of uint8 (N, H, W, 3) images.
+
+    Computed on `device` (where the generator runs), in chunks so that memory stays bounded.
+    """
+    parts: dict[str, list[torch.Tensor]] = {m: [] for m in METRICS}
+    luma_weights = torch.tensor([0.299, 0.587, 0.114], device=device)
+    for chunk in _chunks(images, device):
+        rgb = chunk.float()  # (n, H, W, 3) on the 0-255 scale
+        x = rgb / 255
+        luma = x @ luma_weights
+        high, low = x.amax(dim=3), x.amin(dim=3)
+        saturation = torch.where(high > 0, (high - low) / high.clamp_min(1e-12), torch.zeros_like(high))
+        rg = rgb[..., 0] - rgb[..., 1]
+        yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+        spread = torch.sqrt(rg.std(dim=(1, 2), correction=0) ** 2 + yb.std(dim=(1, 2), correction=0) ** 2)
+        parts["brightness"].append(luma.mean(dim=(1, 2)))
+        parts["contrast"].append(luma.std(dim=(1, 2), correction=0))
+        parts["saturation"].append(saturation.mean(dim=(1, 2)))
+        parts["colourfulness"].append(spread + 0.3 * torch.sqrt(rg.mean(dim=(1, 2)) ** 2 + yb.mean(dim=(1, 2)) ** 2))
+    return {m: torch.cat(v).cpu().numpy() if v else np.zeros(0, np.float32) for m, v in parts.items()}
 
 
-def hue_histogram(images: np.ndarray, bins: int = HUE_BINS) -> np.ndarray:
-    """Share of coloured pixels per hue bin (bin 0 starts at red, 0 degrees)."""
-    x = images.reshape(-1, 3).astype(np.float32) / 255
-    high, low = x.max(axis=1), x.min(axis=1)
-    delta = high - low
-    coloured = (high >= MIN_VALUE) & (delta >= MIN_SATURATION * np.maximum(high, 1e-12)) & (delta > 0)
-    x, high, delta = x[coloured], high[coloured], delta[coloured]
-    r, g, b = x[:, 0], x[:, 1], x[:, 2]
-    hue = np.where(high == r, ((g - b) / delta) % 6, np.where(high == g, (b - r) / delta + 2, (r - g) / delta + 4))
-    counts = np.bincount(np.minimum((hue / 6 * bins).astype(int), bins - 1), minlength=bins).astype(np.float64)
-    return counts / counts.sum() if counts.sum() else counts
+def hue_histogram(images: np.ndarray, bins: int = HUE_BINS, device: torch.device | str = "cpu") -> np.ndarray:
+    """Share of coloured pixels per hue bin (bin 0 starts at red, 0 degrees), counted on `device`."""
+    counts = torch.zeros(bins, dtype=torch.long, device=device)
+    for chunk in _chunks(images, device):
+        x = chunk.reshape(-1, 3).float() / 255
+        high, low = x.amax(dim=1), x.amin(dim=1)
+        delta = high - low
+        coloured = (high >= MIN_VALUE) & (delta >= MIN_SATURATION * high.clamp_min(1e-12)) & (delta > 0)
+        x, high, delta = x[coloured], high[coloured], delta[coloured]
+        r, g, b = x[:, 0], x[:, 1], x[:, 2]
+        hue = torch.where(high == r, torch.remainder((g - b) / delta, 6),
+                          torch.where(high == g, (b - r) / delta + 2, (r - g) / delta + 4))
+        counts += torch.bincount((hue / 6 * bins).long().clamp_max(bins - 1), minlength=bins)
+    total = counts.sum()
+    return (counts / total if total else counts).double().cpu().numpy()
 
 
-def dominant_palette(images: np.ndarray, k: int = 5, seed: int = 0, sample: int = 20000) -> tuple[np.ndarray, np.ndarray]:
+def _chunks(images: np.ndarray, device: torch.device | str, size: int = 256):
+    """uint8 images as tensors on `device`, a few hundred at a time (the float copies are 16x larger)."""
+    for start in range(0, len(images), size):
+        yield torch.from_numpy(np.ascontiguousarray(images[start:start + size])).to(device)
+
+
+def dominant_palette(images: np.ndarray, k: int = 5, seed: int = 0,
+                     sample: int = 20000) -> tuple[np.ndarray, np.ndarray]:
     """k dominant colours (uint8 (k, 3)) and their pixel shares, largest first."""
     pixels = images.reshape(-1, 3)
     rng = np.random.default_rng(seed)
@@ -87,9 +107,13 @@ class ColourGroup:
                 "palette_shares": [round(float(v), 6) for v in self.palette_shares]}
 
 
-def colour_group(images: np.ndarray, genre: str, source: str, seed: int = 0, palette_size: int = 5) -> ColourGroup:
+def colour_group(images: np.ndarray, genre: str, source: str, seed: int = 0, palette_size: int = 5,
+                 device: torch.device | str = "cpu") -> ColourGroup:
+    """Statistics and hue histogram computed on `device`; the palette's k-means (a 20,000-pixel
+    sample) runs on the CPU with scikit-learn."""
     palette, shares = dominant_palette(images, palette_size, seed)
-    return ColourGroup(genre, source, image_statistics(images), hue_histogram(images), palette, shares)
+    return ColourGroup(genre, source, image_statistics(images, device), hue_histogram(images, device=device),
+                       palette, shares)
 
 
 def evaluate_colour(generator: CoverGenerator, n: int = 500, seed: int = 0,
@@ -99,9 +123,10 @@ def evaluate_colour(generator: CoverGenerator, n: int = 500, seed: int = 0,
     groups = []
     for genre in genres:
         fake = generator.generate(noise, None if genre == "unconditional" else genre)
-        groups.append(colour_group(fake, genre, "generated", seed))
+        # Computed where the generator runs, as the diversity scores are.
+        groups.append(colour_group(fake, genre, "generated", seed, device=generator.device))
         if real and genre in real:
-            groups.append(colour_group(real[genre], genre, "real", seed))
+            groups.append(colour_group(real[genre], genre, "real", seed, device=generator.device))
     return groups
 
 
