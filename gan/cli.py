@@ -81,6 +81,9 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
         default = getattr(defaults, name)
         parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
                             help=f"{help_text} (default %(default)s)")
+    parser.add_argument("--mode-seeking-cap", action=argparse.BooleanOptionalAction, default=defaults.mode_seeking_cap,
+                        help="stop the mode-seeking term once two fakes differ as much as two real covers of "
+                             "their genre do on average (default %(default)s)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=defaults.channels_last,
                         help="channels-last memory format (default %(default)s)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=defaults.compile,
@@ -223,7 +226,7 @@ def plan_from_args(args: argparse.Namespace):
                         architecture=args.architecture, pixel_noise=args.pixel_noise)
     model.validate()
     shared = {name: getattr(args, name) for name in TRAIN_HELP}
-    shared.update(channels_last=args.channels_last, compile=args.compile)
+    shared.update(channels_last=args.channels_last, compile=args.compile, mode_seeking_cap=args.mode_seeking_cap)
     pretrain = finetune = None
     if args.pretrain_data:
         if args.pretrain_steps < 1:

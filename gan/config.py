@@ -86,6 +86,9 @@ class TrainConfig:
     # genre recognisable. See the README's "Model and training choices" for what was measured.
     genre_loss_weight: float = 0.3
     mode_seeking_weight: float = 0.3  # MSGAN's diversity term; see gan.train.loop.mode_seeking_ratio
+    # On, the term stops pushing two fakes apart once they differ as much as two real covers of their
+    # genre do on average (gan.train.loop.real_cover_gaps). Not in the recipe: measured worse (README).
+    mode_seeking_cap: bool = False
     ema_decay: float = 0.999
     seed: int = 0
     device: str = "auto"
@@ -203,7 +206,7 @@ T = TypeVar("T")
 # file without the field was written by a version that did what these values say.
 LEGACY_VALUES: dict[type, dict[str, Any]] = {
     ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False},
-    TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0},
+    TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False},
 }
 
 

@@ -1,11 +1,13 @@
 import dataclasses
 import json
 import logging
+import math
 import os
 import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import TINY_GENRES, tiny_model, tiny_train
@@ -189,7 +191,7 @@ def test_a_run_from_before_newer_options_still_resumes(tmp_path, demo_dir):
         config = json.loads(path.read_text())
         del config["model"]["projection"]
         train = config["train"] if "train" in config else config["finetune"]["train"]  # checkpoint or run folder
-        del train["augment"], train["mode_seeking_weight"], train["lr_decay_from"]
+        del train["augment"], train["mode_seeking_weight"], train["lr_decay_from"], train["mode_seeking_cap"]
         path.write_text(json.dumps(config))
     for path in (tmp_path / "run").rglob("training_state.safetensors"):
         state = load_file(str(path))
@@ -198,8 +200,8 @@ def test_a_run_from_before_newer_options_still_resumes(tmp_path, demo_dir):
     final = run_training(tmp_path / "run", resume=True, progress=False, finetune_steps=6)
     config = read_checkpoint_config(final)
     assert config["model"].projection is False
-    assert (config["train"].augment, config["train"].mode_seeking_weight, config["train"].lr_decay_from) == \
-        ("none", 0.0, 1.0)
+    old = config["train"]
+    assert (old.augment, old.mode_seeking_weight, old.lr_decay_from, old.mode_seeking_cap) == ("none", 0.0, 1.0, False)
     assert not any(name.startswith("genre_projection") for name in load_file(str(final / "discriminator.safetensors")))
 
 
@@ -220,6 +222,33 @@ def test_mode_seeking_term_pairs_fakes_and_is_logged(tmp_path, demo_dir):
         _trainer(tmp_path, demo_dir, mode_seeking_weight=1.0, batch_size=7)
     with pytest.raises(GanError, match="--mode-seeking-weight must not be negative"):
         tiny_train(mode_seeking_weight=-1).validate()
+
+
+def test_mode_seeking_stops_at_the_real_covers_distance(tmp_path, demo_dir):
+    from gan.train.loop import mode_seeking_ratio, real_cover_gaps
+
+    noise = torch.randn(4, 16)
+    fakes = torch.stack([torch.zeros(3, 8, 8), torch.ones(3, 8, 8)] * 2).requires_grad_()  # pairs 1 apart
+    noise_gap = (noise[0::2] - noise[1::2]).abs().mean(1)
+    capped = mode_seeking_ratio(fakes, noise, torch.tensor([0.25, 2.0]))
+    assert torch.allclose(capped, torch.tensor([0.25, 1.0]) / noise_gap)  # the first pair is over its cap
+    (1 / capped).sum().backward()
+    assert fakes.grad[:2].abs().sum() == 0 and fakes.grad[2:].abs().sum() > 0  # only the second is pushed
+
+    # Genre 0: one image repeated (distance 0); genre 1: black and white (distance 2 on [-1, 1]);
+    # genre 2: a single cover (no pair: no cap).
+    images = np.concatenate([np.full((3, 3, 4, 4), 90, np.uint8), np.zeros((1, 3, 4, 4), np.uint8),
+                             np.full((1, 3, 4, 4), 255, np.uint8), np.zeros((1, 3, 4, 4), np.uint8)])
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    gaps = real_cover_gaps(images, labels, 3, seed=0, pairs=64)
+    assert gaps[0] == 0 and gaps[1] == pytest.approx(2.0) and gaps[2] == math.inf
+    assert torch.equal(gaps, real_cover_gaps(images, labels, 3, seed=0, pairs=64))  # fixed seed: every rank agrees
+    assert real_cover_gaps(images, None, 0, seed=0).shape == (1,)  # unlabelled: one distance for all covers
+
+    trainer = _trainer(tmp_path, demo_dir, mode_seeking_weight=1.0, mode_seeking_cap=True)
+    assert trainer.pair_gap_caps.shape == (len(trainer.data.genres),) and (trainer.pair_gap_caps > 0).all()
+    assert torch.isfinite(trainer.train_step(*trainer.next_batch())["g_loss"])
+    assert _trainer(tmp_path, demo_dir, mode_seeking_weight=1.0).pair_gap_caps is None  # off by default
 
 
 def test_learning_rates_hold_then_fall_linearly_to_zero(tmp_path, demo_dir):
