@@ -297,7 +297,9 @@ class PhaseTrainer:
         g_genre = F.cross_entropy(fake_logits.float(), fake_labels) if self.conditional else g_adv.new_zeros(())
         g_loss = g_adv + cfg.genre_loss_weight * g_genre
         if cfg.mode_seeking_weight > 0:
-            pushed = mode_seeking_ratio(fake, noise, self.pair_caps(fake_labels, len(fake) // 2))
+            g_spread = mode_seeking_ratio(fake, noise)
+            caps = self.pair_caps(fake_labels, len(g_spread))
+            pushed = g_spread if caps is None else mode_seeking_ratio(fake, noise, caps)
             g_loss = g_loss + cfg.mode_seeking_weight * (1 / (pushed + 1e-5)).mean()
         self.nets.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
@@ -311,7 +313,7 @@ class PhaseTrainer:
                 "d_real_acc": (real_score > 0).float().mean(), "d_fake_acc": (fake_score < 0).float().mean(),
             }
             if cfg.mode_seeking_weight > 0:
-                stats["g_spread"] = mode_seeking_ratio(fake, noise).mean()  # uncapped: how varied G is
+                stats["g_spread"] = g_spread.mean()  # uncapped: how varied G is
             if self.conditional:
                 stats["genre_acc"] = (real_logits.argmax(1) == real_labels).float().mean()
                 stats["fake_genre_acc"] = (fake_logits.argmax(1) == fake_labels).float().mean()
