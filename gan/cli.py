@@ -84,6 +84,9 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode-seeking-cap", action=argparse.BooleanOptionalAction, default=defaults.mode_seeking_cap,
                         help="stop the mode-seeking term once two fakes differ as much as two real covers of "
                              "their genre do on average (default %(default)s)")
+    parser.add_argument("--genre-groups", action=argparse.BooleanOptionalAction, default=defaults.genre_groups,
+                        help="draw real covers and fakes in groups of one genre, so that the discriminator's "
+                             "minibatch statistics compare within-genre variety (default %(default)s)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=defaults.channels_last,
                         help="channels-last memory format (default %(default)s)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=defaults.compile,
@@ -226,7 +229,8 @@ def plan_from_args(args: argparse.Namespace):
                         architecture=args.architecture, pixel_noise=args.pixel_noise)
     model.validate()
     shared = {name: getattr(args, name) for name in TRAIN_HELP}
-    shared.update(channels_last=args.channels_last, compile=args.compile, mode_seeking_cap=args.mode_seeking_cap)
+    shared.update(channels_last=args.channels_last, compile=args.compile, mode_seeking_cap=args.mode_seeking_cap,
+                  genre_groups=args.genre_groups)
     pretrain = finetune = None
     if args.pretrain_data:
         if args.pretrain_steps < 1:

@@ -89,6 +89,11 @@ class TrainConfig:
     # On, the term stops pushing two fakes apart once they differ as much as two real covers of their
     # genre do on average (gan.train.loop.real_cover_gaps). Not in the recipe: measured worse (README).
     mode_seeking_cap: bool = False
+    # The discriminator's minibatch standard deviation is taken over groups of 4 covers. Drawn from
+    # one genre (real covers and fakes alike), the groups show D how much a genre's covers vary, so
+    # it can tell a generator that varies too little *or too much within a genre*; over mixed genres
+    # the statistic mostly measures how different genres are. Not in the recipe: measured worse (README).
+    genre_groups: bool = False
     ema_decay: float = 0.999
     seed: int = 0
     device: str = "auto"
@@ -206,7 +211,8 @@ T = TypeVar("T")
 # file without the field was written by a version that did what these values say.
 LEGACY_VALUES: dict[type, dict[str, Any]] = {
     ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False},
-    TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False},
+    TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False,
+                  "genre_groups": False},
 }
 
 

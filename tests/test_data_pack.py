@@ -146,6 +146,32 @@ def test_random_batches_from_a_pack_are_deterministic_and_sharded(tmp_path, demo
     assert real.min() >= -1 and real.max() <= 1 and real.dtype == torch.float32
 
 
+def test_genre_groups_hold_one_genre_each_and_keep_the_data_s_genre_mix():
+    """Batches drawn in runs of 4 covers of one genre (for the discriminator's minibatch statistics):
+    every run is one genre, genres come as often as in the data, and ranks split the same batches."""
+    labels = np.repeat(np.arange(3), [10, 30, 60])
+    images = np.arange(100, dtype=np.uint8)[:, None, None, None].repeat(3, 1).repeat(2, 2).repeat(2, 3)
+    cpu = torch.device("cpu")
+    whole = RandomBatches(images, labels, 16, seed=3, device=cpu, group_size=4)
+    halves = [RandomBatches(images, labels, 16, seed=3, device=cpu, rank=r, world_size=2, group_size=4)
+              for r in range(2)]
+    for _ in range(3):
+        genres = whole.next()[1]
+        assert torch.equal(torch.cat([h.next()[1] for h in halves]), genres)
+    seen = np.zeros(3)
+    for _ in range(400):
+        real, genres = whole.next()
+        rows = ((real[:, 0, 0, 0] + 1) * 127.5).round().long()  # each image holds its row number
+        assert torch.equal(torch.from_numpy(labels)[rows], genres)  # the labels are those of the covers drawn
+        assert (genres.view(-1, 4) == genres.view(-1, 4)[:, :1]).all()
+        seen += np.bincount(genres.numpy(), minlength=3)
+    assert np.allclose(seen / seen.sum(), [0.1, 0.3, 0.6], atol=0.03)
+    ungrouped = RandomBatches(images, None, 16, seed=3, device=cpu, group_size=4)  # unlabelled: nothing to group
+    assert ungrouped.group_size == 1
+    with pytest.raises(GanError, match="multiple of the genre groups' size 4"):
+        RandomBatches(images, labels, 6, seed=3, device=cpu, group_size=4)
+
+
 def test_prefetched_batches_are_the_batches_and_the_stream_stays_resumable(tmp_path, demo_dir):
     """Prefetching (on by default for a pack on a GPU) reads one batch ahead; what it hands out, and
     the random stream a checkpoint saves, are those of plain batches, also after the stream is set

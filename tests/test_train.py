@@ -191,7 +191,8 @@ def test_a_run_from_before_newer_options_still_resumes(tmp_path, demo_dir):
         config = json.loads(path.read_text())
         del config["model"]["projection"]
         train = config["train"] if "train" in config else config["finetune"]["train"]  # checkpoint or run folder
-        del train["augment"], train["mode_seeking_weight"], train["lr_decay_from"], train["mode_seeking_cap"]
+        for name in ("augment", "mode_seeking_weight", "lr_decay_from", "mode_seeking_cap", "genre_groups"):
+            del train[name]
         path.write_text(json.dumps(config))
     for path in (tmp_path / "run").rglob("training_state.safetensors"):
         state = load_file(str(path))
@@ -201,7 +202,8 @@ def test_a_run_from_before_newer_options_still_resumes(tmp_path, demo_dir):
     config = read_checkpoint_config(final)
     assert config["model"].projection is False
     old = config["train"]
-    assert (old.augment, old.mode_seeking_weight, old.lr_decay_from, old.mode_seeking_cap) == ("none", 0.0, 1.0, False)
+    assert (old.augment, old.mode_seeking_weight, old.lr_decay_from, old.mode_seeking_cap, old.genre_groups) \
+        == ("none", 0.0, 1.0, False, False)
     assert not any(name.startswith("genre_projection") for name in load_file(str(final / "discriminator.safetensors")))
 
 
@@ -249,6 +251,28 @@ def test_mode_seeking_stops_at_the_real_covers_distance(tmp_path, demo_dir):
     assert trainer.pair_gap_caps.shape == (len(trainer.data.genres),) and (trainer.pair_gap_caps > 0).all()
     assert torch.isfinite(trainer.train_step(*trainer.next_batch())["g_loss"])
     assert _trainer(tmp_path, demo_dir, mode_seeking_weight=1.0).pair_gap_caps is None  # off by default
+
+
+def test_fakes_and_real_covers_come_in_groups_of_one_genre(tmp_path, demo_dir):
+    """With genre groups (the default) each minibatch-stddev group of real covers, and of fakes, is
+    one genre, so D compares within-genre variety; without them genres mix within a group."""
+    trainer = _trainer(tmp_path, demo_dir, batch_size=16, mode_seeking_weight=0.3)
+    group = trainer.nets.discriminator.stddev_group
+    assert group == trainer.genre_group == 4
+    seen = {}
+
+    def spy(images, genres=None):
+        seen.setdefault("real" if "real" not in seen else "fake", genres.clone())
+        return real_forward(images, genres)
+
+    real_forward, trainer.d_step = trainer.d_step, spy
+    trainer.train_step(*trainer.next_batch())
+    for genres in seen.values():
+        assert (genres.view(-1, group) == genres.view(-1, group)[:, :1]).all()
+    assert len(torch.cat(list(seen.values())).unique()) > 1
+    mixed = _trainer(tmp_path / "mixed", demo_dir, batch_size=16, genre_groups=False)
+    labels = torch.cat([mixed.next_batch()[1] for _ in range(5)]).view(-1, 4)
+    assert mixed.genre_group == 1 and not (labels == labels[:, :1]).all()
 
 
 def test_learning_rates_hold_then_fall_linearly_to_zero(tmp_path, demo_dir):

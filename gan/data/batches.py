@@ -20,8 +20,22 @@ from gan.errors import GanError
 DEVICE_RESIDENT_BYTES = 2 << 30
 
 
+def rank_slice(batch_size: int, rank: int, world_size: int) -> slice:
+    """Which rows of each global batch this rank trains on."""
+    if batch_size % world_size:
+        raise GanError(f"--batch-size {batch_size} (the global batch) must be a multiple of the "
+                       f"{world_size} training processes")
+    return slice(rank * batch_size // world_size, (rank + 1) * batch_size // world_size)
+
+
 class RandomBatches:
     """Uniform random batches (with replacement across steps), as float in [-1, 1].
+
+    With `group_size` g > 1 (and labels), the batch is drawn as runs of g covers of one genre: each
+    run's first cover is drawn uniformly (so genres come as often as in the data) and the other
+    g - 1 uniformly among the covers of its genre. The discriminator's minibatch statistics are
+    taken over such runs (`gan.models.common.minibatch_stddev`), so they compare how much real
+    covers of a genre vary with how much the generator's do.
 
     On a GPU, a set that does not fit there (a pack of real covers) is gathered on the host one
     batch ahead, in a background thread, into pinned memory and copied asynchronously, so that
@@ -32,14 +46,20 @@ class RandomBatches:
 
     def __init__(self, images: np.ndarray, labels: np.ndarray | None, batch_size: int, seed: int,
                  device: torch.device, rank: int = 0, world_size: int = 1, channels_last: bool = False,
-                 prefetch: bool | None = None):
-        if batch_size % world_size:
-            raise GanError(f"--batch-size {batch_size} (the global batch) must be a multiple of the "
-                           f"{world_size} training processes")
+                 prefetch: bool | None = None, group_size: int = 1):
         self.batch_size, self.device, self.channels_last = batch_size, device, channels_last
-        self.local = slice(rank * batch_size // world_size, (rank + 1) * batch_size // world_size)
+        self.local = rank_slice(batch_size, rank, world_size)
         self.images = torch.from_numpy(images)
         self.labels = torch.from_numpy(labels) if labels is not None else None
+        self.group_size = group_size if labels is not None and group_size > 1 else 1
+        if batch_size % self.group_size:
+            raise GanError(f"--batch-size {batch_size} must be a multiple of the genre groups' size {self.group_size}")
+        if self.group_size > 1:  # each cover's genre and each genre's rows, on the host where indices are drawn
+            self.genre_of = torch.from_numpy(labels)
+            self.by_genre = torch.from_numpy(np.argsort(labels, kind="stable"))
+            counts = np.bincount(labels)
+            self.genre_start = torch.from_numpy(np.concatenate([[0], np.cumsum(counts)[:-1]]))
+            self.genre_count = torch.from_numpy(counts)
         on_host = isinstance(images, np.memmap) or images.nbytes > DEVICE_RESIDENT_BYTES
         if device.type == "cuda" and not on_host:  # avoids a host copy per step
             self.images = self.images.to(device)
@@ -67,7 +87,13 @@ class RandomBatches:
 
     def _draw(self, rng: torch.Generator) -> torch.Tensor:
         """This rank's rows of the next global batch."""
-        return torch.randint(len(self.images), (self.batch_size,), generator=rng)[self.local]
+        if self.group_size == 1:
+            return torch.randint(len(self.images), (self.batch_size,), generator=rng)[self.local]
+        first = torch.randint(len(self.images), (self.batch_size // self.group_size, 1), generator=rng)
+        genre = self.genre_of[first]
+        offset = (torch.rand(len(first), self.group_size - 1, generator=rng) * self.genre_count[genre]).long()
+        rest = self.by_genre[self.genre_start[genre] + offset.clamp_max(self.genre_count[genre] - 1)]
+        return torch.cat([first, rest], dim=1).flatten()[self.local]
 
     def _gather(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The rows' uint8 images and their labels, on the training device."""

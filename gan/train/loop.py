@@ -42,7 +42,7 @@ from gan.checkpoint import (
     read_json,
 )
 from gan.config import ModelConfig, TrainConfig
-from gan.data.batches import RandomBatches
+from gan.data.batches import RandomBatches, rank_slice
 from gan.data.folders import ImageSet
 from gan.errors import GanError
 from gan.models import Discriminator, Generator, build_discriminator, build_generator, carry_over_weights
@@ -219,10 +219,12 @@ class PhaseTrainer:
         self.world = world if world is not None else current_world()
         local_batch = train.batch_size // self.world.world_size
         self.dtype = resolve_precision(train.precision, self.device, local_batch)
+        group = stddev_group(train.batch_size, rank_slice(train.batch_size, self.world.rank, self.world.world_size))
+        # Fakes are drawn in runs of one genre too (train_step), when real covers are.
+        self.genre_group = group if self.conditional and train.genre_groups else 1
         self.batches = RandomBatches(data.images, data.labels if self.conditional else None, train.batch_size,
                                      train.seed + 1, self.device, self.world.rank, self.world.world_size,
-                                     train.channels_last)
-        group = stddev_group(train.batch_size, self.batches.local)
+                                     train.channels_last, group_size=self.genre_group)
         self.nets = build_networks(model, train, self.device, self.world)
         self.nets.discriminator.stddev_group = group
         self.noise_rng = torch.Generator(self.device).manual_seed(train.seed + 2)
@@ -267,8 +269,10 @@ class PhaseTrainer:
         noise = torch.randn(n, self.model_config.latent_dim, generator=self.noise_rng, device=self.device)[self.batches.local]
         fake_labels = None
         if self.conditional:
-            fake_labels = torch.randint(self.model_config.num_genres, (n,), generator=self.noise_rng, device=self.device)
-            if cfg.mode_seeking_weight > 0:
+            runs = self.genre_group
+            fake_labels = torch.randint(self.model_config.num_genres, (n // runs,), generator=self.noise_rng,
+                                        device=self.device).repeat_interleave(runs)
+            if cfg.mode_seeking_weight > 0:  # (a no-op with genre groups: they have an even size then)
                 fake_labels[1::2] = fake_labels[0::2]  # consecutive fakes pair up: same genre, other noise
             fake_labels = fake_labels[self.batches.local]
 
