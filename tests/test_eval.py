@@ -88,6 +88,8 @@ def test_sweep_and_comparison(demo_dir, tmp_path):
         == [0.0, 0.3]
     assert [p.finetune.train.mode_seeking_cap for _, p in sweep_plans(base, "mode_seeking_cap", ["on", "off"])] \
         == [True, False]
+    assert [p.finetune.train.genre_groups for _, p in sweep_plans(base, "genre_groups", ["on", "off"])] \
+        == [True, False]
     finals = run_sweep(tmp_path / "sweep", base, "latent_dim", ["8", "16"], progress=False)
     assert [f.name for f in finals] == ["finetune-0000002"] * 2
     assert run_sweep(tmp_path / "sweep", base, "latent_dim", ["8", "16"], progress=False) == finals  # done: skipped
