@@ -254,9 +254,9 @@ def test_mode_seeking_stops_at_the_real_covers_distance(tmp_path, demo_dir):
 
 
 def test_fakes_and_real_covers_come_in_groups_of_one_genre(tmp_path, demo_dir):
-    """With genre groups (the default) each minibatch-stddev group of real covers, and of fakes, is
+    """With genre groups (`--genre-groups`) each minibatch-stddev group of real covers, and of fakes, is
     one genre, so D compares within-genre variety; without them genres mix within a group."""
-    trainer = _trainer(tmp_path, demo_dir, batch_size=16, mode_seeking_weight=0.3)
+    trainer = _trainer(tmp_path, demo_dir, batch_size=16, mode_seeking_weight=0.3, genre_groups=True)
     group = trainer.nets.discriminator.stddev_group
     assert group == trainer.genre_group == 4
     seen = {}
@@ -270,7 +270,7 @@ def test_fakes_and_real_covers_come_in_groups_of_one_genre(tmp_path, demo_dir):
     for genres in seen.values():
         assert (genres.view(-1, group) == genres.view(-1, group)[:, :1]).all()
     assert len(torch.cat(list(seen.values())).unique()) > 1
-    mixed = _trainer(tmp_path / "mixed", demo_dir, batch_size=16, genre_groups=False)
+    mixed = _trainer(tmp_path / "mixed", demo_dir, batch_size=16)  # off by default
     labels = torch.cat([mixed.next_batch()[1] for _ in range(5)]).view(-1, 4)
     assert mixed.genre_group == 1 and not (labels == labels[:, :1]).all()
 

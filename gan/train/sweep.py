@@ -58,7 +58,6 @@ def sweep_plans(base: TrainingPlan, param: str, values: list[str]) -> list[tuple
             for _, phase in plan.phases():
                 setattr(phase.train, param, value)
                 phase.train.validate()
-            plan.keep_pretraining_rates()
         plans.append((f"{param}-{raw.strip()}", plan))
     return plans
 
