@@ -12,6 +12,8 @@ Every temporary name starts with a dot, so listings of checkpoints and runs skip
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import os
@@ -42,6 +44,15 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically."""
     write_bytes_atomically(path, (json.dumps(data, indent=2) + "\n").encode("utf-8"))
+
+
+def write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """Write a CSV (a header, then one row per dict) atomically."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_bytes_atomically(path, buffer.getvalue().encode("utf-8"))
 
 
 def _fsync_tree(folder: Path) -> None:

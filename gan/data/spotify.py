@@ -42,7 +42,7 @@ from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOauthError
 from tqdm import tqdm
 
-from gan.atomic import write_bytes_atomically, write_json
+from gan.atomic import write_bytes_atomically, write_csv, write_json
 from gan.config import check_genre_names
 from gan.errors import GanError
 
@@ -278,14 +278,6 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def write_csv_atomically(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_bytes_atomically(path, buffer.getvalue().encode("utf-8"))
-
-
 class SpotifyDatasetBuilder:
     def __init__(self, config: SpotifyBuildConfig, out: Path, catalog: SpotifyCatalog, downloader: ImageDownloader,
                  progress: bool = False):
@@ -357,7 +349,7 @@ class SpotifyDatasetBuilder:
         per_genre = {genre: self.candidates(genre) for genre in self.config.genres}
         assigned, overlaps = self.assign(per_genre)
         report = BuildReport(overlaps=len(overlaps))
-        write_csv_atomically(self.out / "overlaps.csv", ["album_id", "name", "artist", "genres", "kept_in"], overlaps)
+        write_csv(self.out / "overlaps.csv", ["album_id", "name", "artist", "genres", "kept_in"], overlaps)
         manifest: list[dict[str, Any]] = []
         duplicates: list[dict[str, str]] = []
         failed: list[dict[str, str]] = []
@@ -407,13 +399,13 @@ class SpotifyDatasetBuilder:
                     kept += 1
                     bar.update(1)
                     if len(manifest) % 200 == 0:  # progress survives an interrupted run
-                        write_csv_atomically(self.out / "manifest.csv", MANIFEST_COLUMNS, manifest)
+                        write_csv(self.out / "manifest.csv", MANIFEST_COLUMNS, manifest)
                 report.kept[genre] = kept
                 if kept < self.config.per_genre:
                     report.short[genre] = kept
-        write_csv_atomically(self.out / "manifest.csv", MANIFEST_COLUMNS, manifest)
-        write_csv_atomically(self.out / "duplicates.csv", ["album_id", "genre", "duplicate_of", "sha256"], duplicates)
-        write_csv_atomically(self.out / "failed.csv", ["album_id", "genre", "image_url", "error"], failed)
+        write_csv(self.out / "manifest.csv", MANIFEST_COLUMNS, manifest)
+        write_csv(self.out / "duplicates.csv", ["album_id", "genre", "duplicate_of", "sha256"], duplicates)
+        write_csv(self.out / "failed.csv", ["album_id", "genre", "image_url", "error"], failed)
         report.duplicates, report.failed = len(duplicates), len(failed)
         return report
 
