@@ -12,6 +12,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from gan.config import ModelConfig, TrainConfig
 from gan.errors import GanError
@@ -113,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate = sub.add_parser("generate", help="write generated covers as PNG files")
     generate.add_argument("--checkpoint", help="checkpoint or run folder (default: checkpoints/demo)")
     generate.add_argument("--best", action="store_true", help=BEST_HELP)
-    generate.add_argument("--genre", default="all", help="a genre name, or 'all' (default)")
+    generate.add_argument("--genre", default="all",
+                          help="a genre, a mix of genres ('jazz+electronic', or weighted 'jazz:0.7,electronic:0.3'; "
+                               "written to OUT/<genre>+<genre>/), or 'all' (default)")
     generate.add_argument("--n", type=int, default=16, help="images per genre (default %(default)s)")
     generate.add_argument("--seed", type=int, default=0, help="noise seed (default %(default)s)")
     generate.add_argument("--out", required=True, help="output folder: OUT/<genre>/<index>.png")
@@ -263,6 +266,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_generate(args: argparse.Namespace) -> None:
     from gan.sampling import DEFAULT_CHECKPOINT, load_generator, save_images
+    from gan.tags import mix_name
 
     if args.checkpoint is None and not DEFAULT_CHECKPOINT.exists():
         raise GanError(f"no --checkpoint given and the bundled {DEFAULT_CHECKPOINT} is missing")
@@ -270,20 +274,21 @@ def cmd_generate(args: argparse.Namespace) -> None:
         raise GanError(f"--n must be at least 1, got {args.n}")
     generator = load_generator(args.checkpoint, device=args.device, best=args.best)
     if not generator.genres:
-        genres = [None]
+        genres: dict[str, Any] = {"unconditional": None}
     elif args.genre == "all":
-        genres = generator.genres
+        genres = {genre: genre for genre in generator.genres}
     else:
-        genres = [generator.genres[generator.genre_index(args.genre)]]
+        mix = generator.genre_mix(args.genre)
+        genres = {generator.genres[mix] if isinstance(mix, int) else mix_name(mix): mix}
     noise = generator.sample_noise(args.n, args.seed)  # the same noise for every genre
     out = Path(args.out)
-    folders = {genre: out / (genre or "unconditional") for genre in genres}
-    for genre, folder in folders.items():  # genre names are checked on loading; this holds whatever slips by
+    folders = {name: out / name for name in genres}
+    for name, folder in folders.items():  # genre names are checked on loading; this holds whatever slips by
         if folder.resolve().parent != out.resolve():
-            raise GanError(f"genre {genre!r}: {folder} resolves outside --out {out}; nothing written")
-    for genre, folder in folders.items():
-        save_images(generator.generate(noise, genre), folder)
-    print(f"wrote {args.n * len(genres)} covers to {out} ({', '.join(g or 'unconditional' for g in genres)})")
+            raise GanError(f"genre {name!r}: {folder} resolves outside --out {out}; nothing written")
+    for name, folder in folders.items():
+        save_images(generator.generate(noise, genres[name]), folder)
+    print(f"wrote {args.n * len(genres)} covers to {out} ({', '.join(genres)})")
 
 
 def cmd_export(args: argparse.Namespace) -> None:

@@ -151,6 +151,9 @@ class DataConfig:
     # Set when the images are procedural demo covers (`python -m gan demo-data` leaves a marker):
     # {"seed": S, "size": P}, so a held-out draw of the same covers can serve as the real baseline.
     demo_covers: dict[str, int] = field(default_factory=dict)
+    # Covers per pair of tags they carry together ("jazz+electronic": 31), for data whose covers may
+    # have several genres (gan.tags); empty for single-genre data.
+    tag_pairs: dict[str, int] = field(default_factory=dict)
 
     def validate(self) -> None:
         check_fields(self)

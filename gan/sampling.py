@@ -6,8 +6,9 @@ Needs only the model and checkpoint modules, never the training loop.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal, Union
 
 import numpy as np
 import torch
@@ -17,7 +18,10 @@ from gan.checkpoint import GENERATOR_FILE, check_weights, load_weights, read_che
 from gan.config import ModelConfig
 from gan.errors import GanError
 from gan.models import Generator, build_generator
+from gan.tags import mix_weights, normalise_mix, parse_mix
 
+# One image's genre: a name, an index, a mix written as text ("jazz+electronic") or a dict {genre: weight}.
+Genre = Union[str, int, Mapping[str, float]]
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "demo"
 
 
@@ -61,16 +65,35 @@ class CoverGenerator:
             raise GanError(f"unknown genre {genre!r}; this model knows: {known}")
         return self.genres.index(genre)
 
-    def _genre_tensor(self, genres: str | int | Sequence[str | int] | None, n: int) -> torch.Tensor | None:
+    def genre_mix(self, genre: Genre) -> int | dict[str, float]:
+        """One image's genre as the model takes it: an index, or a mix {genre: weight} summing to 1.
+
+        A genre is a name or index; a mix is written `jazz+electronic` (equal weights) or
+        `jazz:0.7,electronic:0.3`, or given as a dict {genre: weight} (see `gan.tags`).
+        """
+        if isinstance(genre, Mapping):
+            mix = normalise_mix(genre, self.genres)
+        elif isinstance(genre, str) and genre not in self.genres and self.genres:
+            mix = parse_mix(genre, self.genres)
+        else:
+            return self.genre_index(genre)
+        return self.genres.index(next(iter(mix))) if len(mix) == 1 else mix
+
+    def _genre_tensor(self, genres: Genre | Sequence[Genre] | None, n: int) -> torch.Tensor | None:
+        """Genre indices (n,), or weight rows (n, num_genres) when some image asks for a mix."""
         if not self.genres:
             return None
         if genres is None:
             raise GanError(f"choose a genre: {', '.join(self.genres)}")
-        if isinstance(genres, (str, int)):
+        if isinstance(genres, (str, int, Mapping)):
             genres = [genres] * n
         if len(genres) != n:
             raise GanError(f"got {len(genres)} genres for {n} noise vectors")
-        return torch.tensor([self.genre_index(g) for g in genres], dtype=torch.long)
+        resolved = [self.genre_mix(g) for g in genres]
+        if all(isinstance(g, int) for g in resolved):
+            return torch.tensor(resolved, dtype=torch.long)
+        return torch.stack([mix_weights(g, self.genres) if isinstance(g, dict) else
+                            torch.nn.functional.one_hot(torch.tensor(g), len(self.genres)).float() for g in resolved])
 
     @torch.inference_mode()
     def generate_tensor(self, noise: torch.Tensor, genres=None, embedding: torch.Tensor | None = None,
@@ -88,9 +111,11 @@ class CoverGenerator:
 
     def generate(self, noise: torch.Tensor, genres=None, output: Literal["uint8", "pil"] = "uint8",
                  embedding: torch.Tensor | None = None):
-        """Noise (N, latent_dim) and a genre name/index or one per image -> uint8 (N, R, R, 3) or PIL images.
+        """Noise (N, latent_dim) and a genre or mix for all, or one per image -> uint8 (N, R, R, 3) or
+        PIL images. A genre is a name or an index; a mix is `"jazz+electronic"`,
+        `"jazz:0.7,electronic:0.3"` or `{"jazz": 0.7, "electronic": 0.3}` (see `genre_mix`).
 
-        `embedding` (N, genre_embedding_dim) replaces the genres, e.g. with a blend of two genres.
+        `embedding` (N, genre_embedding_dim) replaces the genres: any point of the genre embedding space.
         """
         images = self.generate_tensor(noise, genres, embedding=embedding)
         pixels = to_uint8(images)

@@ -28,8 +28,17 @@ def rank_slice(batch_size: int, rank: int, world_size: int) -> slice:
     return slice(rank * batch_size // world_size, (rank + 1) * batch_size // world_size)
 
 
+def tag_weights(tags: np.ndarray) -> np.ndarray:
+    """Multi-hot tag sets (N, G) -> weights (N, G) float32 that share 1 equally among each cover's tags."""
+    weights = tags.astype(np.float32)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
 class RandomBatches:
-    """Uniform random batches (with replacement across steps), as float in [-1, 1].
+    """Uniform random batches (with replacement across steps), as float in [-1, 1], with each
+    cover's genre: its index, or with `tags` (multi-tag data, see `gan.tags`) its tag set as a row
+    of weights over the genres that share 1 equally, which the networks and the genre loss (as
+    target probabilities) take as they are.
 
     With `group_size` g > 1 (and labels), the batch is drawn as runs of g covers of one genre: each
     run's first cover is drawn uniformly (so genres come as often as in the data) and the other
@@ -46,15 +55,17 @@ class RandomBatches:
 
     def __init__(self, images: np.ndarray, labels: np.ndarray | None, batch_size: int, seed: int,
                  device: torch.device, rank: int = 0, world_size: int = 1, channels_last: bool = False,
-                 prefetch: bool | None = None, group_size: int = 1):
+                 prefetch: bool | None = None, group_size: int = 1, tags: np.ndarray | None = None):
         self.batch_size, self.device, self.channels_last = batch_size, device, channels_last
         self.local = rank_slice(batch_size, rank, world_size)
         self.images = torch.from_numpy(images)
-        self.labels = torch.from_numpy(labels) if labels is not None else None
+        self.labels = None
+        if labels is not None:
+            self.labels = torch.from_numpy(tag_weights(tags) if tags is not None else labels)
         self.group_size = group_size if labels is not None and group_size > 1 else 1
         if batch_size % self.group_size:
             raise GanError(f"--batch-size {batch_size} must be a multiple of the genre groups' size {self.group_size}")
-        if self.group_size > 1:  # each cover's genre and each genre's rows, on the host where indices are drawn
+        if self.group_size > 1:  # each cover's main genre and each genre's rows, on the host where indices are drawn
             self.genre_of = torch.from_numpy(labels)
             self.by_genre = torch.from_numpy(np.argsort(labels, kind="stable"))
             counts = np.bincount(labels)

@@ -3,7 +3,9 @@
 The real cover sets cannot be downloaded here, so tests, the bundled checkpoint and first-time
 users train on these. Each genre has style rules a person can tell apart; within a genre every
 image is drawn from its own random stream, so no two are alike, and a share of images borrows a
-palette or a motif from another genre, so genres overlap as real covers do.
+palette or a motif from another genre, so genres overlap as real covers do. Such a cover carries
+both genres as tags (`demo_cover_tags`; `write_demo_dataset` lists them in `labelled/tags.csv`),
+so demo data is multi-tag data as well (see `gan.tags`).
 
 | genre      | palette                          | light    | motif                                     |
 |------------|----------------------------------|----------|-------------------------------------------|
@@ -35,7 +37,10 @@ from pathlib import Path, PurePath
 import numpy as np
 from PIL import Image, ImageOps
 
+from gan.atomic import write_csv
 from gan.config import DataConfig
+from gan.data.sources import FOLDER_TAGS_FILE
+from gan.tags import TAG_SEPARATOR
 
 log = logging.getLogger(__name__)
 
@@ -217,9 +222,10 @@ def render_cover(genre: str, rng: np.random.Generator, size: int = 64, grid: _Gr
     background, motif, light, contrast, saturation, grain = _STYLE[genre]
     palette = PALETTES[genre]
     motif_palette = palette
-    if rng.random() < BORROW_PROBABILITY:  # overlap: borrow another genre's palette or motif
-        other = DEMO_GENRES[rng.integers(len(DEMO_GENRES))]
-        if rng.random() < 0.5:
+    borrowed = _borrowing(rng)
+    if borrowed is not None:  # overlap: another genre's palette or motif
+        other, what = borrowed
+        if what == "palette":
             motif_palette = PALETTES[other]
         else:
             motif = _STYLE[other][1]
@@ -228,6 +234,22 @@ def render_cover(genre: str, rng: np.random.Generator, size: int = 64, grid: _Gr
     if grain:
         _grain(canvas, rng, grain * rng.uniform(0.5, 1.5))
     return _finish(canvas, light + rng.normal(0, 0.03), contrast * rng.uniform(0.9, 1.1), saturation)
+
+
+def _borrowing(rng: np.random.Generator) -> tuple[str, str] | None:
+    """Whether a labelled cover borrows from another genre: (that genre, "palette" or "motif"), or
+    None. The first draws of a cover's stream, so its tags are known without drawing it."""
+    if rng.random() >= BORROW_PROBABILITY:
+        return None
+    other = DEMO_GENRES[rng.integers(len(DEMO_GENRES))]
+    return other, "palette" if rng.random() < 0.5 else "motif"
+
+
+def demo_cover_tags(genre: str, index: int, seed: int = 0) -> tuple[str, ...]:
+    """The tags of labelled demo cover `index` of `genre`: its genre, then the genre it borrows a
+    palette or motif from (when that is another one)."""
+    borrowed = _borrowing(_stream(seed, DEMO_GENRES.index(genre), index))
+    return (genre,) if borrowed is None or borrowed[0] == genre else (genre, borrowed[0])
 
 
 def render_mixed_cover(rng: np.random.Generator, size: int = 64, grid: _Grid | None = None) -> np.ndarray:
@@ -305,6 +327,7 @@ def write_demo_dataset(out: str | os.PathLike, per_genre: int = 1000, unlabelled
         jobs += [(str(out / "unlabelled" / f"{i:06d}.png"), "", i, seed, size) for i in range(unlabelled)]
     if genres:
         write_demo_marker(out / "labelled", seed, size)
+        write_demo_tags(out / "labelled", genres, per_genre, seed)
     workers = workers or os.cpu_count() or 1
     if workers == 1 or len(jobs) < 256:
         for job in jobs:
@@ -314,6 +337,19 @@ def write_demo_dataset(out: str | os.PathLike, per_genre: int = 1000, unlabelled
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
             list(pool.map(_render_job, jobs, chunksize=256))
     return {"labelled": per_genre * len(genres), "unlabelled": unlabelled, "genres": list(genres), "size": size}
+
+
+def write_demo_tags(folder: Path, genres: tuple[str, ...] | list[str], per_genre: int, seed: int) -> int:
+    """List the covers of two genres in `folder/tags.csv` (see `gan.data.sources`), if there are any;
+    return how many."""
+    tag_sets = {(genre, i): demo_cover_tags(genre, i, seed) for genre in genres for i in range(per_genre)}
+    rows = [{"path": f"{genre}/{i:05d}.png", "genres": TAG_SEPARATOR.join(tags)}
+            for (genre, i), tags in tag_sets.items() if len(tags) > 1 and tags[1] in genres]
+    if rows:
+        write_csv(folder / FOLDER_TAGS_FILE, ["path", "genres"], rows)
+    else:  # none left from an earlier draw into the same folder
+        (folder / FOLDER_TAGS_FILE).unlink(missing_ok=True)
+    return len(rows)
 
 
 # --- knowing demo covers again: a marker beside them, and a held-out draw as the real baseline ----

@@ -1,7 +1,8 @@
 """Image datasets decoded once into memory at model resolution, or opened from a packed file.
 
 Accepted inputs (see `gan.data.sources` for the layouts): a labelled folder (one sub-folder per
-genre), an unlabelled folder, a CSV manifest (`path,genre`), archives (.tar[.gz], .zip, or a folder
+genre, and optionally `tags.csv` for covers of several genres), an unlabelled folder, a CSV manifest
+(`path,genre` or `path,genres`), archives (.tar[.gz], .zip, or a folder
 of them, as large sets like OMACIR ship), and packs written by `python -m gan data pack`, which are
 memory-mapped rather than decoded, so they may be far larger than RAM.
 
@@ -27,6 +28,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from gan.config import DataConfig, check_genre_names
 from gan.data.sources import ImageSource, SourceImage, open_source
 from gan.errors import GanError
+from gan.tags import tag_matrix, tag_pair_counts
 
 log = logging.getLogger(__name__)
 DECODE_CHUNK = 256
@@ -36,14 +38,16 @@ UNREADABLE = (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.De
 
 @dataclass
 class ImageSet:
-    """Images (N, 3, R, R) uint8 (in memory, or memory-mapped from a pack), genre indices (N,)
-    or None, and where they came from."""
+    """Images (N, 3, R, R) uint8 (in memory, or memory-mapped from a pack), main genre indices (N,)
+    or None, and where they came from. `tags` (N, num_genres) bool holds every cover's tag set
+    when some cover has more than one (see `gan.tags`), and is None for single-genre data."""
 
     images: np.ndarray
     labels: np.ndarray | None
     genres: list[str]
     description: DataConfig
     skipped: list[str] = field(default_factory=list)
+    tags: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -130,16 +134,27 @@ def decode_source(source: ImageSource, resolution: int) -> ImageSet:
                                  num_skipped=len(skipped))
         return ImageSet(images, None, [], description, skipped)
     genres = source.genres or sorted({item.genre for item in kept if item.genre})
-    check_genre_names(genres, str(source.path))  # those of archives are known only now: count and case
+    labels, tags, description = describe_labels(genres, [item.tags for item in kept], str(source.path))
+    description.kind, description.num_images, description.num_skipped = source.kind, len(kept), len(skipped)
+    return ImageSet(images, labels, genres, description, skipped, tags)
+
+
+def describe_labels(genres: list[str], tag_sets: list[tuple[str, ...]], source: str
+                    ) -> tuple[np.ndarray, np.ndarray | None, DataConfig]:
+    """Main genre indices, the tag matrix (None for single-genre data) and the data record of
+    labelled covers (`tag_sets[i]`: cover i's tags, its main genre first)."""
+    check_genre_names(genres, source)  # those of archives are known only now: count and case
     label_of = {g: i for i, g in enumerate(genres)}
-    labels = np.array([label_of[item.genre] for item in kept], dtype=np.int64)
-    counts = {g: int((labels == i).sum()) for i, g in enumerate(genres)}
-    empty = [g for g, n in counts.items() if n == 0]
-    if empty:
-        raise GanError(f"{source.path}: no readable images for genre(s) {empty}")
-    description = DataConfig(path=str(source.path), kind=source.kind, num_images=len(kept),
-                             num_skipped=len(skipped), genres=genres, images_per_genre=counts)
-    return ImageSet(images, labels, genres, description, skipped)
+    labels = np.array([label_of[tags[0]] for tags in tag_sets], dtype=np.int64)
+    tags = tag_matrix(tag_sets, genres)
+    carried = tags.any(axis=0) if tags is not None else np.bincount(labels, minlength=len(genres)) > 0
+    empty = [g for g, present in zip(genres, carried) if not present]
+    if empty:  # a genre the model could never learn
+        raise GanError(f"{source}: no readable images for genre(s) {empty}")
+    description = DataConfig(path=source, genres=genres,
+                             images_per_genre={g: int((labels == i).sum()) for i, g in enumerate(genres)},
+                             tag_pairs=tag_pair_counts(tags, genres))
+    return labels, tags, description
 
 
 def load_labelled_folder(root: str | os.PathLike, resolution: int) -> ImageSet:
@@ -166,7 +181,7 @@ def load_dataset(path: str | os.PathLike, resolution: int, labelled: bool) -> Im
     if path.suffix.lower() == ".csv":
         image_set = load_csv_manifest(path, resolution)
         if not labelled:  # a manifest can feed pre-training too: its labels are simply not used
-            image_set.labels, image_set.genres = None, []
+            image_set.labels, image_set.genres, image_set.tags = None, [], None
         return image_set
     if not path.exists():
         raise GanError(f"{path}: data folder not found")

@@ -4,7 +4,8 @@ A pack is a folder (by convention named `NAME.pack`):
 
     pack.json    format, version, resolution, count, genres, source, skipped files
     images.u8    count x 3 x R x R uint8, C order, no header: memory-mapped for training
-    labels.npy   count int64 genre indices (labelled packs only)
+    labels.npy   count int64 main genre indices (labelled packs only)
+    tags.npy     count x genres uint8 multi-hot tag sets (only when some cover has several genres)
     names.txt    the source file (or archive member) of each image, one per line
 
 Packing streams: images are decoded a chunk at a time and appended to `images.u8`, so a set of
@@ -28,13 +29,14 @@ from tqdm import tqdm
 from gan.atomic import rename_folder_into_place, write_json
 from gan.checkpoint import read_json
 from gan.config import DataConfig, check_genre_names, from_dict
-from gan.data.folders import ImageSet, decode_chunks, warn_skipped
+from gan.data.folders import ImageSet, decode_chunks, describe_labels, warn_skipped
 from gan.data.sources import looks_labelled, open_source
 from gan.errors import GanError
 
 PACK_FORMAT = "covergan-pack"
 PACK_VERSION = 1
 INFO_FILE, IMAGES_FILE, LABELS_FILE, NAMES_FILE = "pack.json", "images.u8", "labels.npy", "names.txt"
+TAGS_FILE = "tags.npy"
 SKIPPED_LISTED = 100  # unreadable files named in pack.json; the count is always exact
 MIN_SIZE, MAX_SIZE = 8, 1024
 
@@ -49,6 +51,7 @@ class PackInfo:
     count: int = 0
     genres: list[str] = field(default_factory=list)
     images_per_genre: dict[str, int] = field(default_factory=dict)
+    tag_pairs: dict[str, int] = field(default_factory=dict)  # non-empty exactly when tags.npy exists
     source: str = ""
     source_kind: str = ""
     skipped: int = 0
@@ -98,7 +101,7 @@ def write_pack(source_path: str | os.PathLike, out: str | os.PathLike, resolutio
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     start = time.perf_counter()
-    item_genres: list[str | None] = []
+    item_tags: list[tuple[str, ...]] = []
     skipped: list[str] = []
     try:
         with open(partial / IMAGES_FILE, "wb") as images, open(partial / NAMES_FILE, "w", encoding="utf-8") as names, \
@@ -106,28 +109,25 @@ def write_pack(source_path: str | os.PathLike, out: str | os.PathLike, resolutio
             for chunk in decode_chunks(source, resolution, workers):
                 images.write(np.ascontiguousarray(chunk.images).tobytes())
                 names.writelines(item.name.replace("\n", " ") + "\n" for item in chunk.items)
-                item_genres += [item.genre for item in chunk.items]
+                item_tags += [item.tags for item in chunk.items]
                 skipped += chunk.skipped
                 bar.update(len(chunk.items) + len(chunk.skipped))
             images.flush()
             os.fsync(images.fileno())
         warn_skipped(skipped, str(source.path))
-        if not item_genres:
+        if not item_tags:
             raise GanError(f"{source.path}: no readable images to pack" +
                            (f" (all {len(skipped)} failed to decode)" if skipped else ""))
-        info = PackInfo(resolution=resolution, count=len(item_genres), source=str(source.path),
+        info = PackInfo(resolution=resolution, count=len(item_tags), source=str(source.path),
                         source_kind=source.kind, skipped=len(skipped), skipped_files=skipped[:SKIPPED_LISTED])
         if labelled:
-            genres = source.genres or sorted({g for g in item_genres if g})
-            check_genre_names(genres, str(source.path))
-            label_of = {g: i for i, g in enumerate(genres)}
-            labels = np.array([label_of[g] for g in item_genres], dtype=np.int64)
-            info.genres = genres
-            info.images_per_genre = {g: int((labels == i).sum()) for i, g in enumerate(genres)}
-            empty = [g for g, n in info.images_per_genre.items() if n == 0]
-            if empty:  # as decode_source: a genre the model could never learn
-                raise GanError(f"{source.path}: no readable images for genre(s) {empty}")
+            genres = source.genres or sorted({tags[0] for tags in item_tags if tags})
+            labels, tags, description = describe_labels(genres, item_tags, str(source.path))
+            info.genres, info.images_per_genre = genres, description.images_per_genre
+            info.tag_pairs = description.tag_pairs
             np.save(partial / LABELS_FILE, labels)
+            if tags is not None:
+                np.save(partial / TAGS_FILE, tags.astype(np.uint8))
         info.seconds = round(time.perf_counter() - start, 2)
         write_json(partial / INFO_FILE, asdict(info))
         rename_folder_into_place(partial, out)
@@ -145,7 +145,7 @@ def _check_replaceable(out: Path, source: Path) -> None:
         ours = out.is_dir() and read_json(out / INFO_FILE).get("format") == PACK_FORMAT
     except (GanError, AttributeError):
         ours = False
-    others = sorted(set(os.listdir(out)) - {INFO_FILE, IMAGES_FILE, LABELS_FILE, NAMES_FILE}) if ours else []
+    others = sorted(set(os.listdir(out)) - {INFO_FILE, IMAGES_FILE, LABELS_FILE, TAGS_FILE, NAMES_FILE}) if ours else []
     if not ours or others:
         detail = f"it also holds {others[0]!r}" if others else "it is not a pack"
         raise GanError(f"{out}: --overwrite replaces only a pack, and {detail}; choose another --out")
@@ -187,7 +187,7 @@ def open_pack(path: str | os.PathLike, resolution: int, labelled: bool) -> Image
                        "the pack is truncated or damaged, re-pack it")
     # Copy-on-write mapping: writable for torch.from_numpy, yet the file is never changed.
     images = np.memmap(images_file, dtype=np.uint8, mode="c", shape=shape)
-    labels = None
+    labels = tags = None
     if labelled:
         labels_file = path / LABELS_FILE
         try:  # mapped first: the header's dtype and shape are checked before anything is read
@@ -201,7 +201,22 @@ def open_pack(path: str | os.PathLike, resolution: int, labelled: bool) -> Image
         if labels.min() < 0 or labels.max() >= len(info.genres):
             raise GanError(f"{labels_file}: labels from {labels.min()} to {labels.max()} where {INFO_FILE} has "
                            f"{len(info.genres)} genres; re-pack it")
+        tags = _read_tags(path / TAGS_FILE, info, labels) if info.tag_pairs else None
     description = DataConfig(path=str(path), kind="pack", num_images=info.count, num_skipped=info.skipped,
                              genres=info.genres if labelled else [],
-                             images_per_genre=info.images_per_genre if labelled else {})
-    return ImageSet(images, labels, info.genres if labelled else [], description)
+                             images_per_genre=info.images_per_genre if labelled else {},
+                             tag_pairs=info.tag_pairs if labelled else {})
+    return ImageSet(images, labels, info.genres if labelled else [], description, tags=tags)
+
+
+def _read_tags(tags_file: Path, info: PackInfo, labels: np.ndarray) -> np.ndarray:
+    """The multi-hot tag sets of a pack whose covers have several genres, checked against its labels."""
+    try:  # mapped first, as the labels: the header is checked before anything is read
+        tags = np.load(tags_file, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise GanError(f"{tags_file}: unreadable ({error}); re-pack it") from None
+    if tags.dtype != np.uint8 or tags.shape != (info.count, len(info.genres)) or tags.max(initial=0) > 1 \
+            or not tags[np.arange(info.count), labels].all():
+        raise GanError(f"{tags_file}: not {info.count} x {len(info.genres)} tag sets of 0 and 1 that hold each "
+                       f"cover's main genre; re-pack it")
+    return np.array(tags, dtype=bool)

@@ -7,10 +7,15 @@ on every machine.
 
 Accepted sources:
 * a folder of images at any depth (unlabelled), or with one sub-folder per genre (labelled);
-* a CSV manifest with the columns `path,genre` (labelled);
+* a CSV manifest with the columns `path,genre`, or `path,genres` where a cell lists a cover's tags
+  as `jazz;electronic` (its first tag is its main genre; see `gan.tags`);
 * an archive (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz, .zip) or a folder holding archives (read in
   name order, e.g. the parts of a split download); labelled archives name the genre by the first
   folder of each member's path.
+
+A labelled folder may also hold `tags.csv` (`path,genres`, paths relative to the folder) naming more
+tags for some of its covers than the folder they sit in: an album filed under jazz that is also
+electronic. `python -m gan demo-data` writes one for the demo covers that borrow from a second genre.
 
 Genre names come from folder names, CSV cells and archive paths, and later become folder names
 (`generate` writes OUT/<genre>/), so each source checks them with `gan.config.check_genre_names`:
@@ -35,11 +40,13 @@ from typing import BinaryIO
 
 from gan.config import check_genre_names
 from gan.errors import GanError
+from gan.tags import split_tags
 
 log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".zip")
 MAX_MEMBER_BYTES = 64 << 20  # far above any cover image; what one archive member may cost in memory
+FOLDER_TAGS_FILE = "tags.csv"  # in a labelled folder: further tags of some covers
 
 
 @dataclass(frozen=True)
@@ -47,9 +54,14 @@ class SourceImage:
     """One encoded image: a file to open, or the bytes of an archive member."""
 
     name: str  # the path a user recognises: a file path, or "archive.tar:member/path.jpg"
-    genre: str | None
+    genre: str | None  # the main genre (the folder, or a manifest's first tag)
     path: str | None = None
     data: bytes | None = None  # neither path nor data: a member skipped unread (too large)
+    extra_tags: tuple[str, ...] = ()  # further genres of a multi-tag cover
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return (self.genre, *self.extra_tags) if self.genre else ()
 
 
 def is_archive(path: Path) -> bool:
@@ -91,26 +103,62 @@ def looks_labelled(path: str | Path) -> bool:
                for f in d.rglob("*"))
 
 
-def read_manifest(path: Path) -> list[tuple[Path, str]]:
-    """(image path, genre) rows of a `path,genre` CSV; relative paths are relative to the CSV."""
+def read_manifest(path: Path) -> list[tuple[Path, list[str]]]:
+    """(image path, tags) rows of a `path,genre` or `path,genres` CSV, the main genre first;
+    relative paths are relative to the CSV."""
+    columns, rows = _read_csv_rows(path, "manifest")
+    tag_column = "genres" if "genres" in columns else "genre"
+    if not rows or "path" not in columns or tag_column not in columns:
+        raise GanError(f"{path}: a manifest needs a header with the columns 'path' and 'genre' (or 'genres') "
+                       "and at least one row")
+    entries = []
+    for line, row in enumerate(rows, start=2):
+        cell = row[tag_column] or ""
+        tags = split_tags(cell) if tag_column == "genres" else [cell.strip()] if cell.strip() else []
+        if not row["path"] or not tags:
+            raise GanError(f"{path}, line {line}: empty 'path' or '{tag_column}'")
+        file = Path(row["path"])
+        entries.append((file if file.is_absolute() else path.parent / file, tags))
+    check_genre_names(sorted({tag for _, tags in entries for tag in tags}), str(path))
+    return entries
+
+
+def read_folder_tags(root: Path, per_genre: dict[str, list[Path]]) -> dict[Path, tuple[str, ...]]:
+    """The further tags `root/tags.csv` gives covers of a labelled folder: {image path: tags beyond
+    its folder's genre}. Every path must be one of the folder's images, every tag one of its genres."""
+    file = root / FOLDER_TAGS_FILE
+    if not file.is_file():
+        return {}
+    columns, rows = _read_csv_rows(file, "tags file")
+    if not {"path", "genres"} <= columns:
+        raise GanError(f"{file}: needs a header with the columns 'path' and 'genres'")
+    genre_of = {p.resolve(): genre for genre, files in per_genre.items() for p in files}
+    extra: dict[Path, tuple[str, ...]] = {}
+    for line, row in enumerate(rows, start=2):
+        image = (root / (row["path"] or "")).resolve()
+        genre = genre_of.get(image)
+        if genre is None:
+            raise GanError(f"{file}, line {line}: {row['path']!r} is not an image in a genre folder of {root}")
+        tags = split_tags(row["genres"] or "")
+        unknown = [t for t in tags if t not in per_genre]
+        if unknown:
+            raise GanError(f"{file}, line {line}: genre {unknown[0]!r} has no folder in {root}")
+        extra[image] = tuple(t for t in tags if t != genre)
+    return extra
+
+
+def _read_csv_rows(path: Path, what: str) -> tuple[set[str], list[dict[str, str]]]:
+    """A CSV's header columns and its rows."""
     if not path.is_file():
-        raise GanError(f"{path}: manifest not found")
+        raise GanError(f"{path}: {what} not found")
     try:
         # utf-8-sig: spreadsheet programs often save CSVs with a byte-order mark before the header.
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            return set(reader.fieldnames or ()), rows
     except (UnicodeDecodeError, csv.Error) as error:
         raise GanError(f"{path}: not a readable CSV file ({error})") from None
-    if not rows or not {"path", "genre"} <= set(rows[0]):
-        raise GanError(f"{path}: a manifest needs a header with the columns 'path' and 'genre' and at least one row")
-    entries = []
-    for line, row in enumerate(rows, start=2):
-        if not row["path"] or not row["genre"]:
-            raise GanError(f"{path}, line {line}: empty 'path' or 'genre'")
-        file = Path(row["path"])
-        entries.append((file if file.is_absolute() else path.parent / file, row["genre"].strip()))
-    check_genre_names(sorted({genre for _, genre in entries}), str(path))
-    return entries
 
 
 def iter_archive(archive: Path, labelled: bool) -> Iterator[SourceImage]:
@@ -186,8 +234,9 @@ def open_source(path: str | Path, labelled: bool) -> ImageSource:
         raise GanError(f"{path}: not found")
     if path.is_file() and path.suffix.lower() == ".csv":
         entries = read_manifest(path)
-        items = [SourceImage(str(p), g if labelled else None, path=str(p)) for p, g in entries]
-        genres = sorted({g for _, g in entries}) if labelled else []
+        items = [SourceImage(str(p), tags[0], path=str(p), extra_tags=tuple(tags[1:])) if labelled else
+                 SourceImage(str(p), None, path=str(p)) for p, tags in entries]
+        genres = sorted({tag for _, tags in entries for tag in tags}) if labelled else []
         return ImageSource(path, "csv-manifest", genres, len(items), _folder_items=items, labelled=labelled)
     if is_archive(path):
         return ImageSource(path, "archive", [], None, _archives=[path], labelled=labelled)
@@ -197,7 +246,9 @@ def open_source(path: str | Path, labelled: bool) -> ImageSource:
         per_genre = genre_folders(path)
         if per_genre:
             check_genre_names(sorted(per_genre), str(path))
-            items = [SourceImage(str(p), g, path=str(p)) for g in sorted(per_genre) for p in per_genre[g]]
+            extra = read_folder_tags(path, per_genre)
+            items = [SourceImage(str(p), g, path=str(p), extra_tags=extra.get(p.resolve(), ()))
+                     for g in sorted(per_genre) for p in per_genre[g]]
             return ImageSource(path, "labelled-folder", sorted(per_genre), len(items), _folder_items=items,
                                labelled=True)
     else:

@@ -9,11 +9,22 @@ from torch import nn
 from gan.config import ModelConfig
 
 
-class Generator(nn.Module):
-    """Noise (N, latent_dim) and genre indices (N,) -> covers (N, 3, R, R) in [-1, 1].
+def embed_genres(table: nn.Embedding, genres: torch.Tensor) -> torch.Tensor:
+    """A per-genre table's rows for genre indices (N,), or for tag weights (N, num_genres) the
+    weighted mean of the tags' rows: a cover of "jazz + electronic" is conditioned on the mean of
+    the two genres' embeddings, and a single genre (a one-hot row) on exactly its own."""
+    if not genres.is_floating_point():
+        return table(genres)
+    weights = genres / genres.sum(dim=1, keepdim=True).clamp_min(1e-12)
+    return weights.to(table.weight.dtype) @ table.weight
 
-    The genre is looked up in `genre_embedding`; `forward_embedded` takes embeddings directly, so
-    a blend of genres' embeddings can be drawn too.
+
+class Generator(nn.Module):
+    """Noise (N, latent_dim) and genres -> covers (N, 3, R, R) in [-1, 1].
+
+    Genres are indices (N,) or tag weights (N, num_genres) (several genres per cover, see
+    `embed_genres`), embedded by `genre_embedding`; `forward_embedded` takes embeddings directly, so
+    any blend of genres' embeddings can be drawn too.
     """
 
     config: ModelConfig
@@ -26,8 +37,10 @@ class Generator(nn.Module):
         if self.genre_embedding is None:
             return None
         if genres is None:
-            raise ValueError("a conditional generator needs genre indices")
-        return self.genre_embedding(genres.expand(n) if genres.dim() == 0 else genres)
+            raise ValueError("a conditional generator needs genre indices or tag weights")
+        if genres.dim() == (1 if genres.is_floating_point() else 0):  # one genre or mix for all n covers
+            genres = genres.expand(n, *genres.shape)
+        return embed_genres(self.genre_embedding, genres)
 
     def forward_embedded(self, noise: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
@@ -38,8 +51,8 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Covers (N, 3, R, R) (and, with a projection term, the genre each is judged as) ->
-    (realness (N,), genre logits (N, num_genres) or None)."""
+    """Covers (N, 3, R, R) (and, with a projection term, the genres each is judged as: indices or
+    tag weights, as the generator takes them) -> (realness (N,), genre logits (N, num_genres) or None)."""
 
     config: ModelConfig
     genre_head: nn.Linear | None

@@ -32,7 +32,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gan.config import ModelConfig
-from gan.models.common import Discriminator, Generator, minibatch_stddev
+from gan.models.common import Discriminator, Generator, embed_genres, minibatch_stddev
 
 
 def generator_channels(config: ModelConfig) -> list[int]:
@@ -200,6 +200,6 @@ class ResNetDiscriminator(Discriminator):
         if self.genre_projection is not None:
             if genres is None:
                 raise ValueError("a projection discriminator needs the genre of each image")
-            realness = realness + (self.genre_projection(genres) * features).sum(1)
+            realness = realness + (embed_genres(self.genre_projection, genres) * features).sum(1)
         genre_logits = self.genre_head(features) if self.genre_head is not None else None
         return realness, genre_logits

@@ -42,7 +42,7 @@ from gan.checkpoint import (
     read_json,
 )
 from gan.config import ModelConfig, TrainConfig
-from gan.data.batches import RandomBatches, rank_slice
+from gan.data.batches import RandomBatches, rank_slice, tag_weights
 from gan.data.folders import ImageSet
 from gan.errors import GanError
 from gan.models import Discriminator, Generator, build_discriminator, build_generator, carry_over_weights
@@ -131,6 +131,12 @@ def genre_rows_by_name(source: list[str], target: list[str], checkpoint: Path) -
                  checkpoint, ", ".join(carried) or "none", ", ".join(g for g in target if g not in source) or "none",
                  ", ".join(g for g in source if g not in target) or "none")
     return rows
+
+
+def top_genre_is_a_tag(logits: torch.Tensor, genres: torch.Tensor) -> torch.Tensor:
+    """Whether the classifier's top genre is the cover's genre (indices) or one of its tags (weights)."""
+    top = logits.argmax(1)
+    return genres.gather(1, top[:, None]).squeeze(1) > 0 if genres.is_floating_point() else top == genres
 
 
 def mode_seeking_ratio(fakes: torch.Tensor, noise: torch.Tensor, cap: torch.Tensor | None = None) -> torch.Tensor:
@@ -224,7 +230,14 @@ class PhaseTrainer:
         self.genre_group = group if self.conditional and train.genre_groups else 1
         self.batches = RandomBatches(data.images, data.labels if self.conditional else None, train.batch_size,
                                      train.seed + 1, self.device, self.world.rank, self.world.world_size,
-                                     train.channels_last, group_size=self.genre_group)
+                                     train.channels_last, group_size=self.genre_group,
+                                     tags=data.tags if self.conditional else None)
+        # Multi-tag data: fakes are asked for the tag sets real covers carry, as often as they carry them.
+        self.fake_tag_sets: tuple[torch.Tensor, torch.Tensor] | None = None
+        if self.conditional and data.tags is not None:
+            sets, counts = np.unique(data.tags, axis=0, return_counts=True)
+            self.fake_tag_sets = (torch.from_numpy(tag_weights(sets)).to(self.device),
+                                  torch.from_numpy(counts).float().to(self.device))
         self.nets = build_networks(model, train, self.device, self.world)
         self.nets.discriminator.stddev_group = group
         self.noise_rng = torch.Generator(self.device).manual_seed(train.seed + 2)
@@ -269,12 +282,9 @@ class PhaseTrainer:
         noise = torch.randn(n, self.model_config.latent_dim, generator=self.noise_rng, device=self.device)[self.batches.local]
         fake_labels = None
         if self.conditional:
-            runs = self.genre_group
-            fake_labels = torch.randint(self.model_config.num_genres, (n // runs,), generator=self.noise_rng,
-                                        device=self.device).repeat_interleave(runs)
-            if cfg.mode_seeking_weight > 0:  # (a no-op with genre groups: they have an even size then)
-                fake_labels[1::2] = fake_labels[0::2]  # consecutive fakes pair up: same genre, other noise
-            fake_labels = fake_labels[self.batches.local]
+            # (Pairing is a no-op with genre groups: they have an even size then.)
+            fake_labels = self.draw_fake_genres(n, self.noise_rng, self.genre_group,
+                                                pairs=cfg.mode_seeking_weight > 0)[self.batches.local]
 
         # D step: real covers high, fakes low, and the genre of real covers.
         self.nets.discriminator.requires_grad_(True)
@@ -319,15 +329,31 @@ class PhaseTrainer:
             if cfg.mode_seeking_weight > 0:
                 stats["g_spread"] = g_spread.mean()  # uncapped: how varied G is
             if self.conditional:
-                stats["genre_acc"] = (real_logits.argmax(1) == real_labels).float().mean()
-                stats["fake_genre_acc"] = (fake_logits.argmax(1) == fake_labels).float().mean()
+                stats["genre_acc"] = top_genre_is_a_tag(real_logits, real_labels).float().mean()
+                stats["fake_genre_acc"] = top_genre_is_a_tag(fake_logits, fake_labels).float().mean()
         return stats
 
+    def draw_fake_genres(self, n: int, rng: torch.Generator, runs: int = 1, pairs: bool = False) -> torch.Tensor:
+        """What n fakes of a global batch are asked to be: genre indices drawn uniformly, or on
+        multi-tag data tag sets (weight rows) drawn as often as real covers carry them. `runs`:
+        consecutive fakes share one (genre groups); `pairs`: fakes 2k and 2k+1 share one (mode seeking)."""
+        if self.fake_tag_sets is None:
+            drawn = torch.randint(self.model_config.num_genres, (n // runs,), generator=rng, device=self.device)
+        else:
+            drawn = torch.multinomial(self.fake_tag_sets[1], n // runs, replacement=True, generator=rng)
+        drawn = drawn.repeat_interleave(runs)
+        if pairs:
+            drawn[1::2] = drawn[0::2]  # consecutive fakes pair up: same genre, other noise
+        return drawn if self.fake_tag_sets is None else self.fake_tag_sets[0][drawn]
+
     def pair_caps(self, fake_labels: torch.Tensor | None, pairs: int) -> torch.Tensor | None:
-        """The mode-seeking cap of each pair of fakes: its genre's real-cover distance."""
+        """The mode-seeking cap of each pair of fakes: its (main) genre's real-cover distance."""
         if self.pair_gap_caps is None:
             return None
-        return self.pair_gap_caps[fake_labels[0::2]] if self.conditional else self.pair_gap_caps.expand(pairs)
+        if not self.conditional:
+            return self.pair_gap_caps.expand(pairs)
+        genres = fake_labels[0::2]
+        return self.pair_gap_caps[genres.argmax(1) if genres.is_floating_point() else genres]
 
     def set_learning_rates(self) -> None:
         factor = learning_rate_factor(self.step, self.config.steps, self.config.lr_decay_from)
@@ -528,9 +554,7 @@ class PhaseTrainer:
         for _ in range(BATCHNORM_CALIBRATION_BATCHES):
             n = self.config.batch_size
             noise = torch.randn(n, self.model_config.latent_dim, generator=rng, device=self.device)
-            labels = (torch.randint(self.model_config.num_genres, (n,), generator=rng, device=self.device)
-                      if self.conditional else None)
-            ema(noise, labels)
+            ema(noise, self.draw_fake_genres(n, rng) if self.conditional else None)
         for m in norms:
             m.momentum = 0.1
         ema.eval()
