@@ -6,7 +6,7 @@ Every control is bound to the URL's query parameters, so a link restores the vie
 import streamlit as st
 
 from gan.latent import LatentEdit, direction_previews, genre_interpolation, noise_interpolation
-from gan.studio import cached_directions, cached_generator, current_generator, png_bytes
+from gan.studio import cached_directions, cached_generator, current_generator, png_bytes, tag_mixer
 
 st.title("Latent explorer")
 generator = current_generator()
@@ -27,13 +27,16 @@ def reset_edits():
 left, right = st.columns([1, 1], gap="large")
 with left:
     genre = st.selectbox("Genre", genres, key="genre", bind="query-params")
+    mix = tag_mixer(generator, "mix", "Mix in other genres", fixed=genre) if len(generator.genres) > 1 else None
     seed = int(st.number_input("Seed", 0, 2**31 - 1, 0, key="seed", bind="query-params"))
     psi = st.slider("Truncation ψ (lower: more typical, less varied)", 0.0, 1.5, 1.0, 0.05, key="psi",
                     bind="query-params")
     st.markdown("**Principal directions** (GANSpace: PCA of the first layer, mapped back to noise). "
                 f"Beside each: the cover {PREVIEW_STEP:g} steps down and up that direction.")
-    conditional_genre = genre if generator.genres else None
-    directions = cached_directions(checkpoint, conditional_genre, COMPONENTS)
+    main_genre = genre if generator.genres else None
+    # The cover's genre, or its mix; the principal directions are its main genre's.
+    conditional_genre = mix or main_genre
+    directions = cached_directions(checkpoint, main_genre, COMPONENTS)
     steps, previews = [], []
     for k in range(len(directions.scales)):
         minus, slider, plus = st.columns([1, 5, 1], vertical_alignment="center")
@@ -52,10 +55,11 @@ for (minus, plus), pair in zip(previews, direction_previews(generator, edit, dir
     plus.image(png_bytes(pair[1]), width=64, output_format="PNG")
 with right:
     # The browser scales the small PNG up; the 512 px file is only made when the button is pressed.
-    st.image(png_bytes(image), caption=edit.describe(conditional_genre), width="stretch", output_format="PNG")
+    label = generator.genre_label(conditional_genre) if conditional_genre else None
+    st.image(png_bytes(image), caption=edit.describe(label), width="stretch", output_format="PNG")
     with st.container(horizontal=True):
         st.download_button("Download PNG (512 px)", lambda: png_bytes(image, 512),
-                           file_name=edit.file_name(conditional_genre), mime="image/png")
+                           file_name=edit.file_name(label), mime="image/png")
         st.button("Reset", on_click=reset_edits, key="reset",
                   help="Back to the seed's own cover: ψ 1, every direction and coordinate at 0 (genre and seed stay)")
 
@@ -64,10 +68,11 @@ st.caption("From the cover above (t = 0, with its edits) to another seed with th
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def interpolation(checkpoint: str, mode: str, genre, edit: LatentEdit, other, positions: tuple[float, ...]):
+def interpolation(checkpoint: str, mode: str, genre, main_genre, edit: LatentEdit, other,
+                  positions: tuple[float, ...]):
     # Cached: a strip is recomputed only when what it shows changes.
     g = cached_generator(checkpoint)
-    found = cached_directions(checkpoint, genre, COMPONENTS)
+    found = cached_directions(checkpoint, main_genre, COMPONENTS)
     start = edit.noise(g, found)
     if mode == "seeds":
         return noise_interpolation(g, genre, start, edit.noise(g, found, seed=other), list(positions))
@@ -86,7 +91,7 @@ else:
     other = controls[2].selectbox("Second genre", [g for g in generator.genres if g != genre], key="other_genre",
                                   bind="query-params")
 frames = tuple(round(k / 6, 4) for k in range(7))
-strip = interpolation(checkpoint, mode, conditional_genre, edit, other, frames)
-single = interpolation(checkpoint, mode, conditional_genre, edit, other, (t,))[0]
+strip = interpolation(checkpoint, mode, conditional_genre, main_genre, edit, other, frames)
+single = interpolation(checkpoint, mode, conditional_genre, main_genre, edit, other, (t,))[0]
 st.image([png_bytes(f) for f in strip], width=128, caption=[f"t={p:.2f}" for p in frames], output_format="PNG")
 st.image(png_bytes(single), caption=f"t = {t:.2f}", width=256, output_format="PNG")

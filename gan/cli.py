@@ -154,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
             kind.add_argument("--genres", help="comma-separated genres (default: all)")
         kind.add_argument("--seed", type=int, default=0, help="noise and pair seed (default %(default)s)")
         kind.add_argument("--out", required=True, help="output folder")
+    pairs = kinds.add_parser("pairs", help="covers of two genres: for each tag pair of the training data, "
+                                           "top-two accuracy, realism and MS-SSIM of its equal mix against held-out "
+                                           "real covers of the pair (checkpoints trained on demo covers)")
+    pairs.add_argument("--checkpoint", help="checkpoint or run folder (default: checkpoints/demo)")
+    pairs.add_argument("--best", action="store_true", help=BEST_HELP)
+    pairs.add_argument("--n", type=int, default=200, help="generated covers per pair (default %(default)s)")
+    pairs.add_argument("--seed", type=int, default=0, help="noise and pair seed (default %(default)s)")
+    pairs.add_argument("--out", required=True, help="output folder")
     compare = kinds.add_parser("compare", help="compare run folders side by side")
     compare.add_argument("runs", nargs="+", help="run folders")
     compare.add_argument("--out", required=True, help="output folder")
@@ -337,7 +345,7 @@ def _pairs(value: str) -> int | str:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from gan.data.real import real_images_by_genre
-    from gan.eval import colour, compare, diversity, nearest, realism, report
+    from gan.eval import colour, compare, diversity, nearest, pairs, realism, report
     from gan.sampling import DEFAULT_CHECKPOINT, load_generator
 
     out = Path(args.out)
@@ -350,6 +358,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.n < 2:
         raise GanError(f"--n must be at least 2, got {args.n}")
     generator = load_generator(args.checkpoint, best=args.best)
+    if args.evaluation == "pairs":
+        report = pairs.evaluate_pairs(generator, args.n, args.seed)
+        paths = pairs.write_pairs(report, out)
+        for score in report.scores:
+            print(f"{score.pair:24s} top two {score.top_two:4.0%} (real {score.real_top_two:4.0%})  realism "
+                  f"{score.ratio:6.2f}  MS-SSIM {score.msssim_generated:.3f} (real {score.msssim_real:.3f})  "
+                  f"{score.covers_in_data} covers in the data")
+        print("wrote " + ", ".join(str(p) for p in paths.values()))
+        return
     genres = [g.strip() for g in args.genres.split(",")] if getattr(args, "genres", None) else None
     real_dir = getattr(args, "real", None) or getattr(args, "data", None)
     real = real_images_by_genre(real_dir, generator.resolution, args.max_real, args.seed) if real_dir else None

@@ -16,6 +16,7 @@ from sklearn.decomposition import PCA
 
 from gan.errors import GanError
 from gan.sampling import CoverGenerator
+from gan.tags import mix_name
 
 
 @dataclass
@@ -62,7 +63,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
 
 
 def blend_genres(generator: CoverGenerator, genre_a: str, genre_b: str, t: float) -> torch.Tensor:
-    """A genre embedding between two genres: (1 - t) * a + t * b."""
+    """A genre embedding between two genres (or mixes): (1 - t) * a + t * b, the embedding of the mix
+    {a: 1 - t, b: t}, which is how a model trained on tag sets sees a cover of both."""
     return (1 - t) * generator.genre_embedding(genre_a) + t * generator.genre_embedding(genre_b)
 
 
@@ -186,3 +188,21 @@ def seed_rows_grid(generator: CoverGenerator, first_seed: int, rows: int, genres
     else:
         images = generator.generate_tensor(noise.repeat_interleave(len(genres), 0), list(genres) * rows)
     return to_uint8(make_grid(images, nrow=rows if genres_as_rows else len(genres), padding=padding, pad_value=1.0))
+
+
+def blend_grid(generator: CoverGenerator, first_seed: int, rows: int, genre_a: str, genre_b: str, steps: int,
+               padding: int = 2) -> tuple[np.ndarray, list[str]]:
+    """Rows of seeds `first_seed`, `first_seed + 1`, ... drawn from genre A through mixes of A and B to
+    genre B in `steps` columns: one uint8 grid image, and the columns' names (`jazz 75%+rock 25%`)."""
+    from torchvision.utils import make_grid
+
+    from gan.sampling import to_uint8
+
+    if steps < 2:
+        raise GanError(f"a blend needs at least 2 steps, got {steps}")
+    positions = [k / (steps - 1) for k in range(steps)]
+    noise = torch.cat([generator.sample_noise(1, first_seed + k) for k in range(rows)])
+    embeddings = torch.stack([blend_genres(generator, genre_a, genre_b, t) for t in positions])
+    images = generator.generate_tensor(noise.repeat_interleave(steps, 0), embedding=embeddings.repeat(rows, 1))
+    names = [genre_a if t == 0 else genre_b if t == 1 else mix_name({genre_a: 1 - t, genre_b: t}) for t in positions]
+    return to_uint8(make_grid(images, nrow=steps, padding=padding, pad_value=1.0)), names

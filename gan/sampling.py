@@ -18,7 +18,7 @@ from gan.checkpoint import GENERATOR_FILE, check_weights, load_weights, read_che
 from gan.config import ModelConfig
 from gan.errors import GanError
 from gan.models import Generator, build_generator
-from gan.tags import mix_weights, normalise_mix, parse_mix
+from gan.tags import mix_name, mix_weights, normalise_mix, parse_mix
 
 # One image's genre: a name, an index, a mix written as text ("jazz+electronic") or a dict {genre: weight}.
 Genre = Union[str, int, Mapping[str, float]]
@@ -131,11 +131,18 @@ class CoverGenerator:
                 "training": f"{self.info.get('phase', '?')} step {self.info.get('step', '?')}",
                 "data": f"{data.num_images} images from {data.path}" if data else "?"}
 
-    def genre_embedding(self, genre: str | int) -> torch.Tensor:
-        """The learned embedding of one genre, for blending genres in latent space."""
+    def genre_embedding(self, genre: Genre) -> torch.Tensor:
+        """The embedding of a genre (the learned one) or of a mix (its genres' weighted mean), for
+        blending in latent space."""
         if self.model.genre_embedding is None:
             raise GanError("an unconditional model has no genre embeddings")
-        return self.model.genre_embedding.weight[self.genre_index(genre)].detach().clone()
+        with torch.no_grad():
+            return self.model.embed(self._genre_tensor(genre, 1).to(self.device), 1)[0].detach().clone()
+
+    def genre_label(self, genre: Genre) -> str:
+        """A genre's or mix's name for a caption: `jazz`, `jazz+electronic`, `jazz 70%+electronic 30%`."""
+        resolved = self.genre_mix(genre)
+        return self.genres[resolved] if isinstance(resolved, int) else mix_name(resolved)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

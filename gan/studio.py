@@ -23,8 +23,9 @@ from gan.checkpoint import CONFIG_FILE, list_checkpoints
 from gan.data.demo import DEMO_GENRES, demo_origin, held_out_covers, held_out_seed
 from gan.errors import GanError
 from gan.eval.figures import labelled_grid_html
-from gan.latent import LatentDirections, principal_directions, seed_rows_grid
+from gan.latent import LatentDirections, blend_grid, principal_directions, seed_rows_grid
 from gan.sampling import DEFAULT_CHECKPOINT, CoverGenerator, load_generator
+from gan.tags import mix_text, normalise_mix
 from gan.train.options import TrainOption, resolve_user_path
 from gan.uploads import UPLOAD_PREFIX, discard_upload, save_upload, upload_problems
 
@@ -37,6 +38,7 @@ _PENDING, _UPLOADED_PATH, _NOTICE = "checkpoint_pending", "uploaded_checkpoint",
 # However many genres a checkpoint has, a page draws a bounded number at once (a 10,000-genre config
 # made the home grid take 3 GB): the first few by default, others by choice.
 DEFAULT_GENRES_SHOWN, MAX_GENRES_SHOWN = 8, 16
+MAX_MIXED = 3  # genres in one mix on the pages: a mixer of more would be harder to read than to use
 T = TypeVar("T")
 
 
@@ -181,6 +183,28 @@ def genre_picker(generator: CoverGenerator, key: str, label: str = "Genres (colu
                                  max_selections=max_count, key=key, persist_state="session", wrap=True)
 
 
+def tag_mixer(generator: CoverGenerator, key: str, label: str, fixed: str | None = None) -> str | None:
+    """An expander (open while a mix is picked, also from a link) to pick up to MAX_MIXED genres
+    (beside `fixed`, when given) and their weights, all kept in the URL. Returns the mix as text
+    `generate` reads (`jazz:0.7,electronic:0.3`), or None while fewer than two genres are picked."""
+    others = [g for g in generator.genres if g != fixed]
+    chosen_key = f"{key}_genres"
+    if chosen_key in st.session_state and any(g not in others for g in st.session_state[chosen_key]):
+        st.session_state[chosen_key] = [g for g in st.session_state[chosen_key] if g in others]  # the main genre moved
+    picked = st.session_state.get(chosen_key) if chosen_key in st.session_state else st.query_params.get_all(chosen_key)
+    container = st.expander(label, expanded=bool(picked))
+    room = MAX_MIXED - (fixed is not None)
+    chosen = container.multiselect(f"Mix with (up to {room})" if fixed else f"Genres to mix (up to {room})", others,
+                                   max_selections=room, key=chosen_key, bind="query-params")
+    genres = ([fixed] if fixed else []) + list(chosen)
+    if len(genres) < 2:
+        return None
+    weights = {genre: container.slider(f"Weight of {genre}", 0.1, 1.0, 1.0, 0.05, key=f"{key}_w{i}",
+                                       bind="query-params")
+               for i, genre in enumerate(genres)}
+    return mix_text(normalise_mix(weights, generator.genres))
+
+
 def genre_grid_html(generator: CoverGenerator, first_seed: int, rows: int, genres: list[str],
                     zoom: float = 2.0, genres_as_rows: bool = False) -> tuple[str, np.ndarray]:
     """A grid of covers (rows: seeds first_seed, first_seed + 1, ...; columns: genres, or the other way
@@ -188,9 +212,17 @@ def genre_grid_html(generator: CoverGenerator, first_seed: int, rows: int, genre
     the grid image."""
     grid = seed_rows_grid(generator, first_seed, rows, genres, genres_as_rows=genres_as_rows)
     seeds = [f"seed {first_seed + k}" for k in range(rows)]
-    genre_names = genres if generator.genres else ["unconditional"]
+    genre_names = [generator.genre_label(g) for g in genres] if generator.genres else ["unconditional"]
     columns, row_names = (seeds, genre_names) if genres_as_rows else (genre_names, seeds)
     return labelled_grid_html(png_bytes(grid), int(grid.shape[1] * zoom), columns, row_names), grid
+
+
+def blend_grid_html(generator: CoverGenerator, first_seed: int, rows: int, genre_a: str, genre_b: str, steps: int,
+                    zoom: float = 2.0) -> str:
+    """Rows of seeds from genre A through their mixes to genre B (`gan.latent.blend_grid`), labelled, as HTML."""
+    grid, names = blend_grid(generator, first_seed, rows, genre_a, genre_b, steps)
+    return labelled_grid_html(png_bytes(grid), int(grid.shape[1] * zoom), names,
+                              [f"seed {first_seed + k}" for k in range(rows)])
 
 
 # --- real covers to compare with ---------------------------------------------------------------------

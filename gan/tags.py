@@ -129,6 +129,14 @@ def mix_weights(mix: Mapping[str, float], genres: Sequence[str]) -> torch.Tensor
     return row
 
 
+def mix_text(mix: Mapping[str, float]) -> str:
+    """A mix written so that `parse_mix` reads it back: `jazz`, `jazz+electronic` or `jazz:0.7,electronic:0.3`."""
+    weights = list(mix.values())
+    if len(mix) == 1 or max(weights) - min(weights) < 1e-6:
+        return PAIR_JOINER.join(mix)
+    return ",".join(f"{name}:{weight:.4g}" for name, weight in mix.items())
+
+
 def mix_name(mix: Mapping[str, float]) -> str:
     """A mix's name for a folder or a caption: `jazz+electronic`, or `jazz 70%+electronic 30%`."""
     weights = list(mix.values())

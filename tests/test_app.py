@@ -506,6 +506,37 @@ def test_the_interpolation_starts_from_the_edited_cover_and_edits_are_named(runs
     assert "classical, seed 0" in image_captions(at)
 
 
+def test_the_explorer_s_tag_mixer_draws_the_mix_and_the_url_keeps_it(runs_dir):
+    at = app("latent_explorer", genre="jazz")
+    single = image_urls(at)[0]
+    at.multiselect(key="mix_genres").set_value(["electronic"]).run()
+    assert image_urls(at)[0] != single and "jazz+electronic, seed 0" in image_captions(at)
+    at.slider(key="mix_w1").set_value(0.5).run()
+    assert "jazz 67%+electronic 33%, seed 0" in image_captions(at)
+    # A link restores the mix (the browser test sees the URL follow the widgets); at most three genres.
+    linked = app("latent_explorer", genre="jazz", mix_genres=["electronic", "pop"], mix_w2="0.5")
+    assert "jazz 40%+electronic 40%+pop 20%, seed 0" in image_captions(linked)
+    assert linked.multiselect(key="mix_genres").proto.max_selections == 2
+    # Picking the main genre again drops it from the mix rather than failing.
+    linked.selectbox(key="genre").set_value("pop").run()
+    assert not linked.exception and linked.multiselect(key="mix_genres").value == ["electronic"]
+
+
+def test_the_genre_grid_adds_a_mix_column_and_a_blend_row(runs_dir):
+    at = app("genre_grid", grid_mix_genres=["rock", "jazz"])
+    at.multiselect(key="grid_genres").set_value(["rock", "jazz"]).run()
+    grid, blend = html_bodies(at)[:2]
+    assert grid.index(">rock<") < grid.index(">jazz<") < grid.index(">rock+jazz<")
+    assert ">classical<" in blend and ">classical+electronic<" in blend  # the first two genres, 5 steps
+    at.selectbox(key="blend_from").set_value("pop").run()
+    at.selectbox(key="blend_to").set_value("metal").run()
+    blend = html_bodies(at)[1]
+    heads = [">pop<", ">pop 75%+metal 25%<", ">pop+metal<", ">pop 25%+metal 75%<", ">metal<"]
+    assert [blend.index(h) for h in heads] == sorted(blend.index(h) for h in heads)
+    linked = app("genre_grid", blend_from="jazz", blend_to="rock", blend_steps="3")
+    assert ">jazz+rock<" in html_bodies(linked)[1] and ">jazz 75%+rock 25%<" not in html_bodies(linked)[1]
+
+
 def test_two_sessions_do_not_interfere(runs_dir):
     a, b = app("latent_explorer"), app("latent_explorer")
     a.selectbox(key="genre").set_value("metal").run()

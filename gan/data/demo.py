@@ -282,6 +282,16 @@ def demo_covers(genres: tuple[str, ...] | list[str] = DEMO_GENRES, per_genre: in
     return images, labels
 
 
+def demo_tag_weights(genres: tuple[str, ...] | list[str], per_genre: int, seed: int = 0) -> np.ndarray:
+    """The tag sets of `demo_covers(genres, per_genre, seed=seed)`, row for row, as multi-hot
+    float32 (N, len(genres)); a borrowed genre outside `genres` is left out."""
+    tags = np.zeros((len(genres) * per_genre, len(genres)), dtype=np.float32)
+    for gi, genre in enumerate(genres):
+        for i in range(per_genre):
+            tags[gi * per_genre + i, [genres.index(t) for t in demo_cover_tags(genre, i, seed) if t in genres]] = 1
+    return tags
+
+
 def unlabelled_covers(count: int, size: int = 64, seed: int = 0) -> np.ndarray:
     grid = _Grid(size)
     unlabelled_key = len(DEMO_GENRES)  # a stream family no genre uses
@@ -435,7 +445,31 @@ def demo_covers_as_loaded(genres: list[str] | tuple[str, ...], per_genre: int, s
     """`demo_covers` drawn at `size` px as `demo-data` writes them, then centre-cropped and resized to
     `resolution` (bicubic) as training loads them: (N, R, R, 3) uint8 and genre indices."""
     images, labels = demo_covers(tuple(genres), per_genre, size, seed)
+    return _as_loaded(images, size, resolution), labels
+
+
+def demo_pair_covers(pair: tuple[str, str], count: int, size: int, seed: int, resolution: int | None = None,
+                     max_index: int = 1_000_000) -> np.ndarray:
+    """`count` demo covers of seed `seed` that carry exactly the two tags of `pair` (either genre
+    borrowing from the other), drawn at `size` px and loaded at `resolution` as `demo_covers_as_loaded`
+    does: uint8 (count, R, R, 3). Covers are taken in index order, each genre's in turn."""
+    found: list[tuple[str, int]] = []
+    for index in range(max_index):
+        found += [(genre, index) for genre in pair
+                  if set(demo_cover_tags(genre, index, seed)) == set(pair) and len(found) < count]
+        if len(found) == count:
+            break
+    else:
+        raise ValueError(f"fewer than {count} demo covers of {pair} among the first {max_index} of each genre")
+    grid = _grid_for(size)
+    images = np.stack([render_cover(genre, _stream(seed, DEMO_GENRES.index(genre), index), size, grid)
+                       for genre, index in found])
+    return _as_loaded(images, size, resolution)
+
+
+def _as_loaded(images: np.ndarray, size: int, resolution: int | None) -> np.ndarray:
+    """Covers drawn at `size` px, centre-cropped and resized to `resolution` as training loads them."""
     if resolution and resolution != size:
         images = np.stack([np.asarray(ImageOps.fit(Image.fromarray(image), (resolution, resolution),
                                                    Image.Resampling.BICUBIC)) for image in images])
-    return images, labels
+    return images

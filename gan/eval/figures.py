@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 
 from gan.eval.colour import HUE_BINS, METRICS, ColourGroup
 from gan.eval.diversity import DiversityResult
+from gan.eval.pairs import PairReport
 from gan.eval.realism import RealismReport
 
 SOURCE_COLOURS = {"generated": "#636efa", "real": "#ef553b"}
@@ -30,6 +31,31 @@ def realism_figure(report: RealismReport) -> go.Figure:
                   annotation_text="another draw of real covers", annotation_position="top left")
     fig.update_layout(title="Realism: Frechet distance to real covers over the real floor (lower is better)",
                       yaxis_title="ratio", height=360, margin=dict(t=50, b=40, l=50, r=10))
+    return fig
+
+
+def pairs_figure(report: PairReport) -> go.Figure:
+    """Per tag pair: top-two accuracy of generated covers beside that of real covers of the pair
+    (the judge's ceiling), and the realism ratio, on a second axis."""
+    from gan.eval.pairs import PAIR_REALISM_TARGET, TOP_TWO_TARGET
+
+    names = [s.pair + ("" if s.counted else " *") for s in report.scores]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("Top-two accuracy: the judge's two highest genres are the pair",
+                                        "Realism: Frechet distance to real covers of the pair over the floor"))
+    for source, values in (("generated", [s.top_two for s in report.scores]),
+                           ("real", [s.real_top_two for s in report.scores])):
+        fig.add_trace(go.Bar(x=names, y=values, name=source, marker_color=SOURCE_COLOURS[source],
+                             hovertemplate="%{x}: %{y:.0%}<extra>" + source + "</extra>"), row=1, col=1)
+    fig.add_trace(go.Bar(x=names, y=[s.ratio for s in report.scores], name="realism ratio", showlegend=False,
+                         marker_color=SOURCE_COLOURS["generated"], customdata=[s.covers_in_data for s in report.scores],
+                         hovertemplate="%{x}: %{y:.2f} x the floor<br>%{customdata} covers in the training data"
+                                       "<extra></extra>"), row=2, col=1)
+    fig.add_hline(y=TOP_TWO_TARGET, line_dash="dash", row=1, col=1)
+    fig.add_hline(y=PAIR_REALISM_TARGET, line_dash="dash", row=2, col=1)
+    fig.update_yaxes(tickformat=".0%", range=[0, 1], row=1, col=1)
+    fig.update_layout(barmode="group", height=560, margin=dict(t=60, b=40, l=50, r=10),
+                      title="Genre pairs (* fewer than the covers in the data the targets count)")
     return fig
 
 

@@ -133,9 +133,18 @@ class Judge:
         self.net.to(device)
         return self
 
-    @torch.inference_mode()
     def features_and_predictions(self, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """float64 features (N, feature_dim) and the genre index the judge assigns to each cover (N,)."""
+        features, logits = self.features_and_logits(images, batch_size)
+        return features, logits.argmax(1)
+
+    def top_genres(self, images: np.ndarray, k: int) -> np.ndarray:
+        """The indices of the `k` genres the judge rates highest for each cover (N, k), best first."""
+        return np.argsort(-self.features_and_logits(images)[1], axis=1, kind="stable")[:, :k]
+
+    @torch.inference_mode()
+    def features_and_logits(self, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+        """float64 features (N, feature_dim) and genre logits (N, num_genres)."""
         if images.ndim != 4 or images.shape[1:] != (self.config.resolution, self.config.resolution, 3):
             raise GanError(f"judge: expected covers of {self.config.resolution} px as (N, R, R, 3), "
                            f"got shape {images.shape}")
@@ -146,8 +155,8 @@ class Judge:
                 features.append(f.double())
                 logits.append(self.net.head(f))
         if not features:
-            return np.empty((0, self.config.feature_dim)), np.empty(0, dtype=np.int64)
-        return torch.cat(features).cpu().numpy(), torch.cat(logits).argmax(1).cpu().numpy()
+            return np.empty((0, self.config.feature_dim)), np.empty((0, len(self.genres)))
+        return torch.cat(features).cpu().numpy(), torch.cat(logits).cpu().numpy()
 
     def features(self, images: np.ndarray) -> np.ndarray:
         return self.features_and_predictions(images)[0]
@@ -166,7 +175,9 @@ def _random_shift(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def train_judge(images: np.ndarray, labels: np.ndarray, config: JudgeConfig,
                 device: torch.device | str = "cpu") -> Judge:
-    """Train a judge on real covers: uint8 (N, R, R, 3) and genre indices (N,), on `device`.
+    """Train a judge on real covers: uint8 (N, R, R, 3) and genre indices (N,), or covers' tag weights
+    (N, num_genres) (several genres per cover, see `gan.tags`; its genre loss then takes them as
+    target probabilities), on `device`.
 
     The weights' initialisation and the batches' draws are the CPU's random streams on any device,
     so a GPU trains the same judge up to float rounding."""
@@ -182,7 +193,10 @@ def train_judge(images: np.ndarray, labels: np.ndarray, config: JudgeConfig,
     net = JudgeNet(config).to(device)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, config.lr, total_steps=config.steps)
-    x_train, y_train = _as_input(images[train]).to(device), torch.from_numpy(labels[train]).long().to(device)
+    tagged = labels.ndim == 2
+    y_train = torch.from_numpy(labels[train]).to(device)
+    y_train = (y_train / y_train.sum(1, keepdim=True)).float() if tagged else y_train.long()
+    x_train = _as_input(images[train]).to(device)
     draw = torch.Generator().manual_seed(config.seed)
     net.train()
     for _ in range(config.steps):
@@ -193,12 +207,25 @@ def train_judge(images: np.ndarray, labels: np.ndarray, config: JudgeConfig,
         optimiser.step()
         schedule.step()
     judge = Judge(net, config)
-    accuracy = float((judge.classify(images[test]) == labels[test]).mean())
+    accuracy = float(tags_found(judge, images[test], labels[test]).mean()) if tagged else \
+        float((judge.classify(images[test]) == labels[test]).mean())
     judge.info = {"held_out_accuracy": round(accuracy, 4), "trained_on": int(len(train)),
                   "held_out": int(len(test)), "trained_on_device": torch.device(device).type}
     log.info("judge trained on %d real covers: %.1f%% of %d held-out covers classified right",
              len(train), 100 * accuracy, len(test))
     return judge
+
+
+def tags_found(judge: Judge, images: np.ndarray, tags: np.ndarray) -> np.ndarray:
+    """Per cover, whether the judge's top k genres are exactly its k tags (`tags`: (N, num_genres),
+    non-zero where a cover carries a genre)."""
+    carried = tags > 0
+    found = np.zeros(len(images), dtype=bool)
+    for k in np.unique(carried.sum(1)):
+        rows = np.flatnonzero(carried.sum(1) == k)
+        top = judge.top_genres(images[rows], int(k))
+        found[rows] = np.take_along_axis(carried[rows], top, axis=1).all(1)
+    return found
 
 
 def save_judge(judge: Judge, folder: Path) -> None:
@@ -228,7 +255,8 @@ def cache_dir() -> Path:
 def fingerprint(images: np.ndarray, labels: np.ndarray, config: JudgeConfig) -> str:
     """A name for the judge of these covers and this config (the pixels themselves are hashed)."""
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
-    digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    # Genre indices as int64, tag weights as float64 (a judge of tags is another judge).
+    digest.update(np.ascontiguousarray(labels, dtype=np.float64 if labels.ndim == 2 else np.int64).tobytes())
     digest.update(np.ascontiguousarray(images).tobytes())
     return digest.hexdigest()[:20]
 

@@ -198,6 +198,32 @@ def test_the_genre_grid_fits_the_page_at_every_zoom(server, page):
     _screenshot(page, "genre-grid-zoom-4")
 
 
+def test_a_blend_row_and_a_mixed_cover_render_and_the_url_keeps_them(server, page):
+    url, _ = server
+    page.goto(f"{url}/Genre_grid?blend_from=pop&blend_to=metal")
+    _settle(page, "Genre grid")
+    blend = page.locator(".labelled-grid").nth(1)
+    expect(blend.locator("img")).to_be_visible(timeout=60000)
+    assert blend.locator("img").evaluate("image => image.naturalWidth") > 0
+    heads = blend.locator("div[title]").all_inner_texts()
+    assert heads[:5] == ["pop", "pop 75%+metal 25%", "pop+metal", "pop 25%+metal 75%", "metal"], heads
+    steps = page.get_by_role("slider", name="Steps")
+    steps.focus()
+    page.keyboard.press("Home")
+    _settle(page)
+    expect(page).to_have_url(re.compile(r"[?&]blend_steps=3(&|$)"), timeout=30000)
+    expect(page.locator(".labelled-grid").nth(1).locator("div[title]").nth(1)).to_have_text("pop+metal",
+                                                                                             timeout=30000)
+    expect(page.locator(".labelled-grid").nth(1).locator("div[title]").nth(2)).to_have_text("metal")
+    _screenshot(page, "genre-grid-blend")
+
+    page.goto(f"{url}/Latent_explorer?genre=jazz&mix_genres=electronic&mix_w1=0.5")
+    _settle(page, "Latent explorer")
+    expect(page.get_by_text("jazz 67%+electronic 33%, seed 0")).to_be_visible(timeout=60000)
+    _no_errors(page)
+    _screenshot(page, "latent-mix")
+
+
 def test_latent_explorer_slider_link_and_download(server, browser, page):
     url, _ = server
     page.goto(f"{url}/Latent_explorer")
