@@ -239,3 +239,62 @@ def test_cli_generate_writes_a_mix_to_a_folder_named_after_it(tmp_path, capsys):
     assert exit_code.value.code == 2
     assert capsys.readouterr().err.strip().endswith("unknown genre 'polka' in the mix 'jazz+polka'; this model "
                                                     "knows: classical, electronic, folk, hip-hop, jazz, metal, pop, rock")
+
+
+# --- measuring pairs -------------------------------------------------------------------------
+
+def test_tags_found_needs_exactly_the_cover_s_tags_on_top():
+    from gan.eval.judge import tags_found
+
+    class Ranked:  # a judge whose ranking is given: genres 0, 1, 2, 3 for every cover
+        def top_genres(self, images, k):
+            return np.tile(np.arange(k), (len(images), 1))
+
+    tags = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0], [1, 1, 1, 0]])
+    assert tags_found(Ranked(), np.zeros(5), tags).tolist() == [True, False, True, False, True]
+
+
+def test_a_judge_of_tag_sets_is_cached_apart_from_one_of_genres():
+    from gan.eval.judge import JudgeConfig, fingerprint
+
+    images = np.zeros((8, 16, 16, 3), np.uint8)
+    labels = np.array([0, 1] * 4)
+    weights = np.eye(2, dtype=np.float32)[labels]
+    config = JudgeConfig(resolution=16, genres=["a", "b"])
+    assert fingerprint(images, labels, config) != fingerprint(images, weights, config)
+    weights[0, 1] = 1  # one cover of both
+    assert fingerprint(images, np.eye(2, dtype=np.float32)[labels], config) != fingerprint(images, weights, config)
+
+
+def test_pair_quality_scores_each_pair_of_the_data(tagged_dir, tmp_path):
+    from gan.data.demo import demo_covers, demo_pair_covers, demo_tag_weights
+    from gan.eval.judge import JudgeConfig, train_judge
+    from gan.eval.pairs import data_pairs, pair_quality
+    from gan.sampling import load_generator
+    from gan.train import PhasePlan, TrainingPlan, run_training
+
+    run = tmp_path / "run"
+    genres = sorted(TAGGED_GENRES)
+    run_training(run, TrainingPlan(model=tiny_model(), finetune=PhasePlan(tiny_train(steps=2), str(tagged_dir))),
+                 progress=False)
+    generator = load_generator(run)
+    assert data_pairs(generator) == {("jazz", "pop"): 1, ("metal", "pop"): 2, ("classical", "jazz"): 1}
+    images, _ = demo_covers(genres, 8, 32, seed=3)
+    judge = train_judge(images, demo_tag_weights(genres, 8, seed=3), JudgeConfig(resolution=32, genres=genres, steps=4))
+    pairs = {("jazz", "pop"): 1, ("metal", "pop"): 2}
+    reference, floor = ({pair: demo_pair_covers(pair, 6, 32, seed) for pair in pairs} for seed in (2, 4))
+    report = pair_quality(generator, judge, reference, floor, pairs, n=6, msssim_pairs=10)
+    assert [s.pair for s in report.scores] == ["jazz+pop", "metal+pop"]
+    for score in report.scores:
+        assert score.n == 6 and not score.counted and 0 <= score.top_two <= 1 and 0 <= score.real_top_two <= 1
+        assert np.isfinite(score.ratio) and 0 < score.msssim_real <= 1
+    assert report.failures() == []  # the targets count pairs with at least 50 covers in the data
+
+
+def test_evaluate_pairs_of_a_single_genre_checkpoint_is_one_line(tmp_path, capsys):
+    from gan.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["evaluate", "pairs", "--out", str(tmp_path)])
+    assert capsys.readouterr().err.strip() == ("error: no tag pairs to measure: the checkpoint's training data has "
+                                               "no covers of two genres")
