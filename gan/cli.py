@@ -190,9 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
     spotify.add_argument("--out", required=True, help="output folder: OUT/<genre>/<album_id>.jpg and OUT/manifest.csv")
     spotify.add_argument("--image-size", type=int, default=640, help="cover size to download: 640, 300 or 64 "
                                                                       "(default %(default)s)")
-    spotify.add_argument("--overlap", choices=["first", "drop"], default="first",
-                         help="an album found under several genres: keep it in the first of --genres that found it, "
-                              "or drop it from all (default %(default)s); either way it is listed in overlaps.csv")
+    spotify.add_argument("--overlap", choices=["tags", "first", "drop"], default="tags",
+                         help="an album of several genres (found under several, or its artist filed under several "
+                              "of --genres): 'tags' keeps it once, in the folder of the first of --genres that found "
+                              "it, with all its genres in the manifest's genres column; 'first' keeps only that "
+                              "genre; 'drop' leaves it out (default %(default)s); overlaps.csv lists them")
     spotify.add_argument("--market", help="ISO country code to restrict albums to (default: any)")
     spotify.add_argument("--page-size", type=int, default=10,
                          help="results per API page, 1 to 50 (default %(default)s: accepted by every app; larger "

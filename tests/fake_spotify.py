@@ -32,6 +32,8 @@ class Catalog:
     albums: dict[str, list[str]] = field(default_factory=dict)  # artist id -> album ids
     cover_of: dict[str, str] = field(default_factory=dict)  # album id -> cover id (same id, same bytes)
     names: dict[str, str] = field(default_factory=dict)  # artist or album id -> display name
+    # Artist id -> its genres on Spotify (default: the one genre it was searched under).
+    artist_genres: dict[str, list[str]] = field(default_factory=dict)
 
 
 def default_catalog() -> Catalog:
@@ -190,7 +192,8 @@ class FakeSpotify:
                 if query.get("type") != "artist" or not match:
                     return self._json(400, {"error": {"status": 400, "message": "Bad search query"}})
                 genre = match.group(1)
-                artists = [{"id": a, "name": fake.catalog.names[a], "genres": [genre], "type": "artist"}
+                artists = [{"id": a, "name": fake.catalog.names[a], "type": "artist",
+                            "genres": fake.catalog.artist_genres.get(a, [genre])}
                            for a in fake.catalog.artists.get(genre, [])]
                 page = self._page(artists, query, "/v1/search", {"q": query["q"], "type": "artist"})
                 self._json(400 if "error" in page else 200, page if "error" in page else {"artists": page})

@@ -96,6 +96,28 @@ def test_overlap_drop_policy_removes_the_album_everywhere(fake, tmp_path):
     assert [r["genre"] for r in shared] == ["rock"]
 
 
+def test_albums_carry_every_requested_genre_of_their_artist_and_the_artist_s_whole_list(fake, tmp_path):
+    fake.catalog.artist_genres["jazz0"] = ["jazz", "jazz fusion", "rock"]  # "jazz fusion" is not "jazz"
+    fake.catalog.albums["rock0"].insert(0, "shared")  # found under rock and metal
+    report = _build(fake, tmp_path / "out")
+    rows = {r["album_id"]: r for r in _rows(tmp_path / "out" / "manifest.csv")}
+    assert report.kept == {"rock": 4, "metal": 4, "jazz": 4}  # each album counts once, for its folder's genre
+    assert (rows["shared"]["path"], rows["shared"]["genres"]) == ("rock/shared.jpg", "rock;metal")
+    jazz0 = [r for r in rows.values() if r["album_id"].startswith("jazz0")]
+    assert jazz0 and all(r["genres"] == "jazz;rock" and r["artist_genres"] == "jazz;jazz fusion;rock" for r in jazz0)
+    assert rows["rock0album0"]["genres"] == "rock" and rows["rock0album0"]["artist_genres"] == "rock"
+    # The manifest trains as multi-tag data: the main genre is the folder, the tags follow.
+    data = load_dataset(tmp_path / "out" / "manifest.csv", 32, labelled=True)
+    names = [r["album_id"] for r in _rows(tmp_path / "out" / "manifest.csv")]
+    shared = names.index("shared")
+    assert data.genres[data.labels[shared]] == "rock"
+    assert [g for g, on in zip(data.genres, data.tags[shared]) if on] == ["metal", "rock"]
+    assert data.description.tag_pairs == {"jazz+rock": len(jazz0), "metal+rock": 1}
+    # --overlap first keeps one genre per album, as before tags existed.
+    _build(fake, tmp_path / "first", overlap="first")
+    assert {r["genres"] for r in _rows(tmp_path / "first" / "manifest.csv")} == {"rock", "metal", "jazz"}
+
+
 def test_short_genre_is_reported(fake, tmp_path):
     report = _build(fake, tmp_path / "out", genres=["metal"], per_genre=50)
     assert report.short == {"metal": 7}

@@ -93,8 +93,8 @@ def test_networks_take_tag_weights_and_a_single_tag_is_its_genre(architecture):
         mix = torch.tensor([[2.0, 2.0, 0, 0]])
         expected = (G.genre_embedding.weight[0] + G.genre_embedding.weight[1]) / 2
         torch.testing.assert_close(G.embed(mix, 1)[0], expected)
-        torch.testing.assert_close(G.embed(torch.tensor([0.7, 0.3, 0, 0]), 3),
-                                   (0.7 * G.genre_embedding.weight[0] + 0.3 * G.genre_embedding.weight[1]).expand(3, -1))
+        weighted = 0.7 * G.genre_embedding.weight[0] + 0.3 * G.genre_embedding.weight[1]
+        torch.testing.assert_close(G.embed(torch.tensor([0.7, 0.3, 0, 0]), 3), weighted.expand(3, -1))
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -237,8 +237,9 @@ def test_cli_generate_writes_a_mix_to_a_folder_named_after_it(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_code:
         main(["generate", "--genre", "jazz+polka", "--n", "2", "--out", str(tmp_path / "x")])
     assert exit_code.value.code == 2
-    assert capsys.readouterr().err.strip().endswith("unknown genre 'polka' in the mix 'jazz+polka'; this model "
-                                                    "knows: classical, electronic, folk, hip-hop, jazz, metal, pop, rock")
+    assert capsys.readouterr().err.strip().endswith(
+        "unknown genre 'polka' in the mix 'jazz+polka'; this model knows: classical, electronic, folk, hip-hop, jazz, "
+        "metal, pop, rock")
 
 
 # --- measuring pairs -------------------------------------------------------------------------

@@ -14,11 +14,18 @@ Nothing here uses the endpoints Spotify closed to new apps in November 2024 (rec
 related artists, genre seeds, audio features, featured and category playlists).
 
 The build runs in three resumable stages: collect candidate albums per genre (cached in
-`OUT/.spotify/`), resolve albums claimed by several genres (`--overlap first|drop`), download
+`OUT/.spotify/`), resolve albums claimed by several genres (`--overlap tags|first|drop`), download
 covers (`OUT/<genre>/<album_id>.jpg`, written to a temporary name and renamed only once the image
 decodes). A second run skips what is done. Outputs beside the images: `manifest.csv` (usable as
 training data directly), `overlaps.csv`, `duplicates.csv` (same image under two album ids) and
 `failed.csv`. Credentials are read from the environment and never written anywhere.
+
+Albums carry every genre they belong to (`--overlap tags`, the default): an album is stored once,
+in the folder of the first of `--genres` that found it, and its manifest row lists in `genres`
+(`rock;jazz`, see `gan.tags`) that genre, then every other requested genre that found it too or
+that its artist carries on Spotify (names compared exactly: "jazz fusion" is not "jazz"), and in
+`artist_genres` the artist's whole genre list. `--overlap first` keeps only the first genre and
+`drop` leaves shared albums out, as before tags existed.
 """
 
 from __future__ import annotations
@@ -45,12 +52,13 @@ from tqdm import tqdm
 from gan.atomic import write_bytes_atomically, write_csv, write_json
 from gan.config import check_genre_names
 from gan.errors import GanError
+from gan.tags import TAG_SEPARATOR
 
 API_URL = "https://api.spotify.com/v1/"
 TOKEN_URL = "https://accounts.spotify.com/api/token"
 IMAGE_SIZES = (640, 300, 64)
-OVERLAP_POLICIES = ("first", "drop")
-MANIFEST_COLUMNS = ["path", "genre", "album_id", "name", "artist", "image_url", "sha256"]
+OVERLAP_POLICIES = ("tags", "first", "drop")
+MANIFEST_COLUMNS = ["path", "genre", "genres", "album_id", "name", "artist", "artist_genres", "image_url", "sha256"]
 STATE_DIR = ".spotify"
 # Search pages stop at offset 1000; artists' album lists are paged without that limit.
 SEARCH_OFFSET_LIMIT = 1000
@@ -71,7 +79,7 @@ class SpotifyBuildConfig:
     genres: list[str]
     per_genre: int = 1000
     image_size: int = 640
-    overlap: str = "first"
+    overlap: str = "tags"
     market: str | None = None
     page_size: int = 10
     # Candidates collected beyond --per-genre, for covers lost to duplicates and failed downloads.
@@ -103,6 +111,7 @@ class Album:
     name: str
     artist: str
     image_url: str
+    artist_genres: list[str] = field(default_factory=list)  # the genres Spotify files its artist under
 
 
 @dataclass
@@ -222,7 +231,8 @@ class SpotifyCatalog:
                 url = choose_image(item.get("images") or [], self.config.image_size)
                 if url:
                     artists = ", ".join(a.get("name", "") for a in item.get("artists") or []) or artist.get("name", "")
-                    yield Album(item["id"], item.get("name", ""), artists, url)
+                    yield Album(item["id"], item.get("name", ""), artists, url,
+                                [g for g in artist.get("genres") or [] if isinstance(g, str)])
             if not page.get("next") or not items:
                 return
             offset += self.config.page_size
@@ -284,6 +294,7 @@ class SpotifyDatasetBuilder:
         config.validate()
         self.config, self.out, self.catalog, self.downloader, self.progress = config, out, catalog, downloader, progress
         self.state = out / STATE_DIR
+        self.claims: dict[str, list[str]] = {}  # album id -> the requested genres that found it, in order
 
     # --- stage 1: candidates -----------------------------------------------------------------
 
@@ -318,27 +329,37 @@ class SpotifyDatasetBuilder:
         write_json(cache, payload)
         return list(albums.values())
 
-    # --- stage 2: one genre per album --------------------------------------------------------
+    # --- stage 2: one folder per album, and its tags ----------------------------------------
 
     def assign(self, per_genre: dict[str, list[Album]]) -> tuple[dict[str, list[Album]], list[dict[str, str]]]:
         claims: dict[str, list[str]] = {}
         for genre in self.config.genres:
             for album in per_genre[genre]:
                 claims.setdefault(album.album_id, []).append(genre)
+        self.claims = claims
         shared = {album_id: genres for album_id, genres in claims.items() if len(genres) > 1}
         overlaps, assigned = [], {}
         for genre in self.config.genres:
             keep = []
             for album in per_genre[genre]:
                 owners = shared.get(album.album_id)
-                if owners is None or (self.config.overlap == "first" and owners[0] == genre):
+                if owners is None or (self.config.overlap != "drop" and owners[0] == genre):
                     keep.append(album)
                 if owners is not None and owners[0] == genre:
                     overlaps.append({"album_id": album.album_id, "name": album.name, "artist": album.artist,
-                                     "genres": ";".join(owners),
-                                     "kept_in": genre if self.config.overlap == "first" else ""})
+                                     "genres": TAG_SEPARATOR.join(owners),
+                                     "kept_in": genre if self.config.overlap != "drop" else ""})
             assigned[genre] = keep
         return assigned, overlaps
+
+    def tags(self, album: Album, genre: str) -> list[str]:
+        """An album's tags: the genre of its folder, then (with --overlap tags) every other requested
+        genre that found it or that its artist carries."""
+        if self.config.overlap != "tags":
+            return [genre]
+        found_by = self.claims.get(album.album_id, [])
+        return [genre] + [g for g in self.config.genres
+                          if g != genre and (g in found_by or g in album.artist_genres)]
 
     # --- stage 3: downloads ------------------------------------------------------------------
 
@@ -393,8 +414,10 @@ class SpotifyDatasetBuilder:
                         path.unlink(missing_ok=True)
                         continue
                     seen_hashes[digest] = album.album_id
-                    manifest.append({"path": f"{genre}/{path.name}", "genre": genre, "album_id": album.album_id,
-                                     "name": album.name, "artist": album.artist, "image_url": album.image_url,
+                    manifest.append({"path": f"{genre}/{path.name}", "genre": genre,
+                                     "genres": TAG_SEPARATOR.join(self.tags(album, genre)), "album_id": album.album_id,
+                                     "name": album.name, "artist": album.artist,
+                                     "artist_genres": TAG_SEPARATOR.join(album.artist_genres), "image_url": album.image_url,
                                      "sha256": digest})
                     kept += 1
                     bar.update(1)
