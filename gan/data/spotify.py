@@ -417,8 +417,8 @@ class SpotifyDatasetBuilder:
                     manifest.append({"path": f"{genre}/{path.name}", "genre": genre,
                                      "genres": TAG_SEPARATOR.join(self.tags(album, genre)), "album_id": album.album_id,
                                      "name": album.name, "artist": album.artist,
-                                     "artist_genres": TAG_SEPARATOR.join(album.artist_genres), "image_url": album.image_url,
-                                     "sha256": digest})
+                                     "artist_genres": TAG_SEPARATOR.join(album.artist_genres),
+                                     "image_url": album.image_url, "sha256": digest})
                     kept += 1
                     bar.update(1)
                     if len(manifest) % 200 == 0:  # progress survives an interrupted run
