@@ -603,3 +603,25 @@ def test_quality_page_measures_realism_against_held_out_demo_covers(monkeypatch,
     at.button[0].click().run()
     assert not at.metric  # nothing to compare with: nothing measured
     assert any("Generated covers only" in i.value for i in at.info)
+
+
+def test_quality_page_measures_genre_pairs_of_a_multi_tag_run(runs_dir, monkeypatch, tmp_path):
+    from gan.data.demo import write_demo_dataset
+    from gan.train import PhasePlan, TrainingPlan, run_training
+
+    for name, value in (("DEMO_JUDGE_SINGLES_PER_GENRE", 8), ("DEMO_JUDGE_COVERS_PER_PAIR", 6),
+                        ("DEMO_JUDGE_STEPS", 10)):
+        monkeypatch.setattr(f"gan.eval.pairs.{name}", value)
+    monkeypatch.setenv("COVERGAN_CACHE_DIR", str(tmp_path / "cache"))
+    write_demo_dataset(tmp_path / "demo", per_genre=12, unlabelled=0, size=32, genres=("pop", "metal", "jazz",
+                                                                                        "classical"), workers=1)
+    plan = TrainingPlan(model=tiny_model(), finetune=PhasePlan(tiny_train(steps=2), str(tmp_path / "demo/labelled")))
+    run_training(runs_dir / "tagged", plan, progress=False)
+    at = app("quality", checkpoint="runs/tagged")
+    at.button(key="pairs_compute").click().run()  # with the form's covers per genre: 200
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    pairs = next(c for c in charts(at) if "Genre pairs" in c["layout"]["title"]["text"])
+    assert pairs["data"][0]["x"] == ["classical+jazz *", "jazz+pop *", "metal+pop *"]
+    table = at.dataframe[-1].value
+    assert list(table["pair"]) == ["classical+jazz", "jazz+pop", "metal+pop"] and list(table["n"]) == [200] * 3
+    assert "Genre pairs" not in [h.value for h in app("quality").subheader]  # single-genre data: no section

@@ -299,3 +299,22 @@ def test_evaluate_pairs_of_a_single_genre_checkpoint_is_one_line(tmp_path, capsy
         main(["evaluate", "pairs", "--out", str(tmp_path)])
     assert capsys.readouterr().err.strip() == ("error: no tag pairs to measure: the checkpoint's training data has "
                                                "no covers of two genres")
+
+
+def test_the_report_of_a_multi_tag_run_shows_its_pairs(tagged_dir, tmp_path, monkeypatch):
+    from gan.eval.report import write_report
+    from gan.sampling import load_generator
+    from gan.train import PhasePlan, TrainingPlan, run_training
+
+    for name, value in (("DEMO_JUDGE_SINGLES_PER_GENRE", 8), ("DEMO_JUDGE_COVERS_PER_PAIR", 6),
+                        ("DEMO_JUDGE_STEPS", 5)):
+        monkeypatch.setattr(f"gan.eval.pairs.{name}", value)
+    monkeypatch.setattr("gan.eval.realism.DEMO_JUDGE_COVERS_PER_GENRE", 12)
+    monkeypatch.setattr("gan.eval.realism.DEMO_JUDGE_STEPS", 5)
+    run_training(tmp_path / "run", TrainingPlan(model=tiny_model(), finetune=PhasePlan(tiny_train(steps=2),
+                                                                                       str(tagged_dir))),
+                 progress=False)
+    page = write_report(load_generator(tmp_path / "run"), tmp_path / "report", n=6, pairs=10).read_text()
+    assert "Genre pairs: covers asked for the equal mix of two genres" in page
+    assert page.index("<td>classical+jazz</td>") < page.index("<td>jazz+pop</td>") < page.index("<td>metal+pop</td>")
+    assert (tmp_path / "report" / "pairs.csv").is_file() and (tmp_path / "report" / "pairs.html").is_file()

@@ -39,6 +39,7 @@ TOP_TWO_TARGET = 0.70
 PAIR_REALISM_TARGET = 3.0
 DEMO_JUDGE_SINGLES_PER_GENRE = 500  # as the single-genre demo judge
 DEMO_JUDGE_COVERS_PER_PAIR = 100  # covers of each pair added, so that every pair is seen often enough
+DEMO_JUDGE_STEPS = 800  # JudgeConfig's default
 
 
 @dataclass
@@ -150,7 +151,7 @@ def demo_pair_judge_and_covers(genres: list[str], pairs: list[tuple[str, str]], 
         pair_tags[:, [genres.index(a), genres.index(b)]] = 1
         tags.append(pair_tags)
     judge = cached_judge(np.concatenate(images), np.concatenate(tags),
-                         JudgeConfig(resolution=resolution, genres=list(genres)), device=device)
+                         JudgeConfig(resolution=resolution, genres=list(genres), steps=DEMO_JUDGE_STEPS), device=device)
     reference, floor = ({pair: demo_pair_covers(pair, n, size, seed, resolution) for pair in pairs}
                         for seed in draw_seeds)
     return judge, reference, floor

@@ -11,8 +11,16 @@ import numpy as np
 from gan.data.demo import demo_origin
 from gan.eval.colour import evaluate_colour, write_colour
 from gan.eval.diversity import Progress, evaluate_diversity, write_diversity
-from gan.eval.figures import colour_figures, diversity_boxplot, figures_html, png_data_uri, realism_figure
+from gan.eval.figures import (
+    colour_figures,
+    diversity_boxplot,
+    figures_html,
+    pairs_figure,
+    png_data_uri,
+    realism_figure,
+)
 from gan.eval.nearest import evaluate_nearest, write_nearest
+from gan.eval.pairs import data_pairs, evaluate_pairs, write_pairs
 from gan.eval.realism import realism_against_real, write_realism
 from gan.sampling import CoverGenerator, genre_grid
 
@@ -45,6 +53,11 @@ def write_report(generator: CoverGenerator, out: Path, real: dict[str, np.ndarra
         say(0.85, "realism (trains the judge once, then cached)")
         realism = realism_against_real(generator, real, n=n, seed=seed)
         write_realism(realism, out)
+    pair_report = None
+    if data_pairs(generator) and demo_origin(generator.info.get("data")) is not None:
+        say(0.9, "genre pairs (trains the judge of tag sets once, then cached)")
+        pair_report = evaluate_pairs(generator, n=n, seed=seed)
+        write_pairs(pair_report, out)
     say(0.95, "writing the report")
 
     facts = generator.describe()
@@ -75,8 +88,15 @@ def write_report(generator: CoverGenerator, out: Path, real: dict[str, np.ndarra
                                                     "judge_accuracy"])))
     else:
         sections.insert(1, ("Realism", "<p>Not measured: no real covers to compare with (give --real).</p>"))
+    if pair_report:
+        sections.insert(2, ("Genre pairs: covers asked for the equal mix of two genres against real covers of both "
+                            f"({html.escape(pair_report.settings['real'])}; the targets count pairs with at least "
+                            f"{pair_report.settings['target_min_covers']} covers in the data)",
+                            _table(pair_report.rows(), ["pair", "covers_in_data", "top_two", "real_top_two", "ratio",
+                                                        "msssim_generated", "msssim_real"])))
     path = out / "report.html"
-    figures = [*([realism_figure(realism)] if realism else []), diversity_boxplot(diversity), *colour_figures(colour)]
+    figures = [*([realism_figure(realism)] if realism else []), *([pairs_figure(pair_report)] if pair_report else []),
+               diversity_boxplot(diversity), *colour_figures(colour)]
     path.write_text(figures_html(f"CoverGAN report: {generator.checkpoint}", figures, sections))
     say(1.0, "done")
     return path
