@@ -17,6 +17,10 @@
 * Nearest (no target): the median distance from each generated cover to its nearest real cover of
   the genre (16x16 thumbnails, the seed-1 covers), divided by the same for further real covers
   (seed 2); about 1 for covers as close to real ones as real ones are.
+* Genre pairs, for checkpoints whose training covers carried two genres (gan/eval/pairs.py): per pair,
+  top-two accuracy of covers of the equal mix by a judge of tag sets (real covers' beside it),
+  realism against held-out real covers of the pair, within-pair MS-SSIM. Targets (pairs with at
+  least 50 covers in the data): top-two at least 70%, realism at most 3.0.
 
     python benchmarks/demo_quality.py [--checkpoint checkpoints/demo] [--n 200] [--pairs 300] [--seed 0] [--json FILE]
 
@@ -43,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gan import load_generator  # noqa: E402
 from gan.data.demo import demo_covers  # noqa: E402
 from gan.eval.nearest import nearest, thumbnails  # noqa: E402
+from gan.eval.pairs import data_pairs, evaluate_pairs  # noqa: E402
 from gan.eval.realism import OVERALL, demo_judge_and_real_covers, evaluate_realism  # noqa: E402
 
 MSSSIM_WINDOW = 3
@@ -143,12 +148,28 @@ def main() -> None:
         failures.append(f"realism over all genres {overall.ratio:.2f} > {REALISM_TARGET_OVERALL}")
     if worst["realism"] > REALISM_TARGET_WORST:
         failures.append(f"realism of {worst['genre']} {worst['realism']:.2f} > {REALISM_TARGET_WORST}")
+    tag_pairs = None
+    if data_pairs(generator):
+        tag_pairs = evaluate_pairs(generator, args.n, args.seed)
+        print(f"\ngenre pairs ({tag_pairs.settings['judge'].get('held_out_accuracy', float('nan')):.1%} of held-out real "
+              "covers' tag sets found by the judge of tag sets; * fewer covers in the data than the targets count)")
+        print(f"{'pair':24s} {'covers':>6s} {'top two':>8s} {'(real)':>7s} {'realism':>8s} {'MS-SSIM gen':>12s} "
+              f"{'real':>6s}")
+        for p in tag_pairs.scores:
+            print(f"{p.pair + ('' if p.counted else ' *'):24s} {p.covers_in_data:6d} {p.top_two:8.1%} "
+                  f"{p.real_top_two:7.1%} {p.ratio:8.2f} {p.msssim_generated:12.3f} {p.msssim_real:6.3f}")
+        mean_pairs = {k: float(np.mean([getattr(p, k) for p in tag_pairs.scores]))
+                      for k in ("top_two", "real_top_two", "ratio", "msssim_generated", "msssim_real")}
+        print(f"{'mean':24s} {'':6s} {mean_pairs['top_two']:8.1%} {mean_pairs['real_top_two']:7.1%} "
+              f"{mean_pairs['ratio']:8.2f} {mean_pairs['msssim_generated']:12.3f} {mean_pairs['msssim_real']:6.3f}")
+        failures += tag_pairs.failures()
     print("all targets met" if not failures else "targets missed: " + "; ".join(failures))
     if args.json:
         Path(args.json).write_text(json.dumps({"checkpoint": str(generator.checkpoint), "n": args.n,
                                                "pairs": args.pairs, "seed": args.seed,
                                                "msssim_win_size": MSSSIM_WINDOW, "judge": judge.info,
                                                "overall": overall.to_dict(), "genres": rows, "mean": mean,
+                                               "genre_pairs": tag_pairs.rows() if tag_pairs else None,
                                                "failures": failures}, indent=2))
     sys.exit(1 if failures else 0)
 
