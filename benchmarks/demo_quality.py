@@ -151,8 +151,9 @@ def main() -> None:
     tag_pairs = None
     if data_pairs(generator):
         tag_pairs = evaluate_pairs(generator, args.n, args.seed)
-        print(f"\ngenre pairs ({tag_pairs.settings['judge'].get('held_out_accuracy', float('nan')):.1%} of held-out real "
-              "covers' tag sets found by the judge of tag sets; * fewer covers in the data than the targets count)")
+        found = tag_pairs.settings["judge"].get("held_out_accuracy", float("nan"))
+        print(f"\ngenre pairs ({found:.1%} of held-out real covers' tag sets found by the judge of tag sets; "
+              "* fewer covers in the data than the targets count)")
         print(f"{'pair':24s} {'covers':>6s} {'top two':>8s} {'(real)':>7s} {'realism':>8s} {'MS-SSIM gen':>12s} "
               f"{'real':>6s}")
         for p in tag_pairs.scores:
