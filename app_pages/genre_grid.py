@@ -34,8 +34,9 @@ st.download_button("Download the grid (PNG)", lambda: png_bytes(grid, grid.shape
 
 if len(generator.genres) > 1:
     st.subheader("Blend")
-    st.caption("The same noise from one genre to another through their mixes (a model trained on covers of "
-               "several genres has seen such mixes; one trained on single genres only guesses between them).")
+    st.caption("The same noise from one genre to another through their mixes: the weighted mean of the two "
+               "genres' embeddings (a model trained with --tag-sets has seen covers of two genres; otherwise a mix "
+               "is a guess between them).")
     picks = st.columns(3)
     start = picks[0].selectbox("From", generator.genres, key="blend_from", bind="query-params")
     end = picks[1].selectbox("To", [g for g in generator.genres if g != start], key="blend_to", bind="query-params")

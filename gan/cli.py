@@ -88,6 +88,9 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--genre-groups", action=argparse.BooleanOptionalAction, default=defaults.genre_groups,
                         help="draw real covers and fakes in groups of one genre, so that the discriminator's "
                              "minibatch statistics compare within-genre variety (default %(default)s)")
+    parser.add_argument("--tag-sets", action=argparse.BooleanOptionalAction, default=defaults.tag_sets,
+                        help="train covers of several genres (a manifest's genres column, a folder's tags.csv) on "
+                             "their tag sets; off, each trains as its main genre (default %(default)s)")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=defaults.channels_last,
                         help="channels-last memory format (default %(default)s)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=defaults.compile,
@@ -243,7 +246,7 @@ def plan_from_args(args: argparse.Namespace):
     model.validate()
     shared = {name: getattr(args, name) for name in TRAIN_HELP}
     shared.update(channels_last=args.channels_last, compile=args.compile, mode_seeking_cap=args.mode_seeking_cap,
-                  genre_groups=args.genre_groups)
+                  genre_groups=args.genre_groups, tag_sets=args.tag_sets)
     pretrain = finetune = None
     if args.pretrain_data:
         if args.pretrain_steps < 1:

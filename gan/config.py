@@ -94,6 +94,10 @@ class TrainConfig:
     # it can tell a generator that varies too little *or too much within a genre*; over mixed genres
     # the statistic mostly measures how different genres are. Not in the recipe: measured worse (README).
     genre_groups: bool = False
+    # Covers of several genres (data with tag sets, see gan.tags) train on their tag sets: real covers
+    # as weights over their tags, fakes asked for the data's tag sets. Off, each cover trains as its
+    # main genre. Not in the recipe: measured worse on the demo covers (README, row 12).
+    tag_sets: bool = False
     ema_decay: float = 0.999
     seed: int = 0
     device: str = "auto"
@@ -215,7 +219,7 @@ T = TypeVar("T")
 LEGACY_VALUES: dict[type, dict[str, Any]] = {
     ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False},
     TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False,
-                  "genre_groups": False},
+                  "genre_groups": False, "tag_sets": False},
 }
 
 

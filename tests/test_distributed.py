@@ -111,11 +111,12 @@ def test_two_processes_train_on_tag_sets_exactly_like_one(tmp_path):
     genres = ("pop", "metal", "jazz", "classical")  # 4 of their first 12 covers carry two of these
     write_demo_dataset(tmp_path / "demo", per_genre=12, unlabelled=0, size=32, seed=0, genres=genres, workers=1)
     assert (tmp_path / "demo" / "labelled" / "tags.csv").read_text().count("\n") == 5
-    args = ["--steps", "3", "--data", str(tmp_path / "demo" / "labelled"), *TRAIN_ARGS]
+    args = ["--steps", "3", "--data", str(tmp_path / "demo" / "labelled"), "--tag-sets", *TRAIN_ARGS]
     _train(["--out", "two", *args], 2, tmp_path)
     _train(["--out", "one", *args], 1, tmp_path)
     config = json.loads((tmp_path / "one" / "checkpoints" / "finetune-0000003" / "config.json").read_text())
     assert config["data"]["tag_pairs"] == {"jazz+pop": 1, "metal+pop": 2, "classical+jazz": 1}
+    assert config["train"]["tag_sets"] is True
     for step in (2, 3):
         assert _relative_difference(tmp_path / "two", tmp_path / "one", step) < MAX_RELATIVE_DIFFERENCE
 

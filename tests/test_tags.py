@@ -189,7 +189,7 @@ def test_real_covers_carry_their_tag_weights(tagged_dir):
 def test_training_on_tag_sets_asks_fakes_for_the_data_s_tag_sets(tagged_dir, tmp_path):
     data = load_dataset(tagged_dir, 32, labelled=True)
     trainer = PhaseTrainer(RunFolder(tmp_path / "run"), tiny_model(genres=data.genres),
-                           tiny_train(mode_seeking_weight=1.0), data, progress=False)
+                           tiny_train(mode_seeking_weight=1.0, tag_sets=True), data, progress=False)
     drawn = trainer.draw_fake_genres(4000, torch.Generator().manual_seed(0), pairs=True)
     assert drawn.shape == (4000, 4) and torch.equal(drawn[1::2], drawn[0::2])
     as_sets = {tuple(row) for row in (drawn > 0).int().tolist()}
@@ -201,6 +201,11 @@ def test_training_on_tag_sets_asks_fakes_for_the_data_s_tag_sets(tagged_dir, tmp
         stats = trainer.train_step(*trainer.next_batch())
     assert all(torch.isfinite(v) for v in stats.values())
     assert 0 <= stats["genre_acc"].item() <= 1
+    # Without --tag-sets (the default) the same data trains as main genres: indices, drawn uniformly.
+    plain = PhaseTrainer(RunFolder(tmp_path / "plain"), tiny_model(genres=data.genres), tiny_train(), data,
+                         progress=False)
+    assert plain.fake_tag_sets is None and plain.next_batch()[1].dtype == torch.long
+    assert plain.draw_fake_genres(8, torch.Generator().manual_seed(0)).dtype == torch.long
 
 
 # --- generation ------------------------------------------------------------------------------

@@ -231,10 +231,10 @@ class PhaseTrainer:
         self.batches = RandomBatches(data.images, data.labels if self.conditional else None, train.batch_size,
                                      train.seed + 1, self.device, self.world.rank, self.world.world_size,
                                      train.channels_last, group_size=self.genre_group,
-                                     tags=data.tags if self.conditional else None)
+                                     tags=data.tags if self.conditional and train.tag_sets else None)
         # Multi-tag data: fakes are asked for the tag sets real covers carry, as often as they carry them.
         self.fake_tag_sets: tuple[torch.Tensor, torch.Tensor] | None = None
-        if self.conditional and data.tags is not None:
+        if self.conditional and train.tag_sets and data.tags is not None:
             sets, counts = np.unique(data.tags, axis=0, return_counts=True)
             self.fake_tag_sets = (torch.from_numpy(tag_weights(sets)).to(self.device),
                                   torch.from_numpy(counts).float().to(self.device))
