@@ -158,10 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         kind.add_argument("--seed", type=int, default=0, help="noise and pair seed (default %(default)s)")
         kind.add_argument("--out", required=True, help="output folder")
     pairs = kinds.add_parser("pairs", help="covers of two genres: for each tag pair of the training data, "
-                                           "top-two accuracy, realism and MS-SSIM of its equal mix against held-out "
-                                           "real covers of the pair (checkpoints trained on demo covers)")
+                                           "top-two accuracy, realism and MS-SSIM of its equal mix against real "
+                                           "covers of the pair")
     pairs.add_argument("--checkpoint", help="checkpoint or run folder (default: checkpoints/demo)")
     pairs.add_argument("--best", action="store_true", help=BEST_HELP)
+    pairs.add_argument("--real", help="real covers with their tag sets: a labelled folder with tags.csv, a CSV "
+                                      "with a genres column, or a pack (default: held-out demo covers, for a "
+                                      "checkpoint trained on them)")
     pairs.add_argument("--n", type=int, default=200, help="generated covers per pair (default %(default)s)")
     pairs.add_argument("--seed", type=int, default=0, help="noise and pair seed (default %(default)s)")
     pairs.add_argument("--out", required=True, help="output folder")
@@ -364,7 +367,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         raise GanError(f"--n must be at least 2, got {args.n}")
     generator = load_generator(args.checkpoint, best=args.best)
     if args.evaluation == "pairs":
-        report = pairs.evaluate_pairs(generator, args.n, args.seed)
+        report = pairs.evaluate_pairs(generator, args.n, args.seed, args.real)
         paths = pairs.write_pairs(report, out)
         for score in report.scores:
             print(f"{score.pair:24s} top two {score.top_two:4.0%} (real {score.real_top_two:4.0%})  realism "

@@ -1,5 +1,7 @@
 """Covers with several genre tags: how they are written, loaded, packed, drawn and trained on."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -323,3 +325,27 @@ def test_the_report_of_a_multi_tag_run_shows_its_pairs(tagged_dir, tmp_path, mon
     assert "Genre pairs: covers asked for the equal mix of two genres" in page
     assert page.index("<td>classical+jazz</td>") < page.index("<td>jazz+pop</td>") < page.index("<td>metal+pop</td>")
     assert (tmp_path / "report" / "pairs.csv").is_file() and (tmp_path / "report" / "pairs.html").is_file()
+
+
+def test_pairs_are_measured_against_real_covers_with_tag_sets(tagged_dir, tmp_path, capsys):
+    from gan.cli import main
+    from gan.train import PhasePlan, TrainingPlan, run_training
+
+    run_training(tmp_path / "run", TrainingPlan(model=tiny_model(), finetune=PhasePlan(tiny_train(steps=2),
+                                                                                       str(tagged_dir))),
+                 progress=False)
+    rows = [f"{tagged_dir}/{g}/{i:05d}.png,{g}" for g in TAGGED_GENRES for i in range(12)]
+    for tags, genre in (("pop;jazz", "pop"), ("metal;pop", "metal"), ("classical;jazz", "classical")):
+        rows += [f"{tagged_dir}/{genre}/{i:05d}.png,{tags}" for i in range(7)]
+    (tmp_path / "real.csv").write_text("path,genres\n" + "\n".join(rows) + "\n")
+    main(["evaluate", "pairs", "--checkpoint", str(tmp_path / "run"), "--real", str(tmp_path / "real.csv"),
+          "--n", "4", "--out", str(tmp_path / "out")])
+    report = json.loads((tmp_path / "out" / "pairs.json").read_text())
+    assert [r["pair"] for r in report["scores"]] == ["classical+jazz", "jazz+pop", "metal+pop"]
+    assert all(r["n"] == 2 for r in report["scores"])  # 7 covers a pair: a third each for reference and floor
+    assert report["settings"]["real"].startswith("real covers given")
+    (tmp_path / "few.csv").write_text("path,genres\n" + "\n".join(rows[:-3]) + "\n")
+    with pytest.raises(SystemExit):
+        main(["evaluate", "pairs", "--checkpoint", str(tmp_path / "run"), "--real", str(tmp_path / "few.csv"),
+              "--out", str(tmp_path / "out2")])
+    assert "pair classical+jazz: 4 real covers carry exactly these two genres; at least 6" in capsys.readouterr().err

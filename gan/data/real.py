@@ -25,6 +25,23 @@ def real_images_by_genre(folder: str | Path, resolution: int, max_per_genre: int
     return by_genre
 
 
+def real_tagged_covers(path: str | Path, resolution: int, genres: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The covers of a labelled folder, CSV or pack with their tag sets, for measuring covers of two
+    genres: uint8 (N, R, R, 3) and multi-hot float32 (N, len(genres)) in the order of `genres` (a
+    model's); tags the model does not know are left out, and covers left with none are dropped."""
+    data = load_dataset(path, resolution, labelled=True)
+    tags = data.tags if data.tags is not None else np.eye(len(data.genres), dtype=bool)[data.labels]
+    known = [g for g in data.genres if g in genres]
+    if len(known) < 2:
+        raise GanError(f"{path}: fewer than 2 of the model's genres ({', '.join(genres)}) among its covers")
+    weights = np.zeros((len(data.images), len(genres)), dtype=np.float32)
+    for column, genre in enumerate(data.genres):
+        if genre in genres:
+            weights[:, genres.index(genre)] = tags[:, column]
+    rows = np.flatnonzero(weights.any(axis=1))
+    return np.ascontiguousarray(data.images[rows].transpose(0, 2, 3, 1)), weights[rows]
+
+
 def three_way_split(order: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A shuffled index `order` as (reference, floor, rest): `n` each for the first two, fewer when
     there are under 3n (a third each), so that the rest (the judge's share) is never empty."""

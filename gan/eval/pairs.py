@@ -157,17 +157,57 @@ def demo_pair_judge_and_covers(genres: list[str], pairs: list[tuple[str, str]], 
     return judge, reference, floor
 
 
-def evaluate_pairs(generator: CoverGenerator, n: int = 200, seed: int = 0) -> PairReport:
-    """Pair quality of a checkpoint trained on demo covers, against held-out demo covers of each pair
-    its training data held."""
+def real_pair_judge_and_covers(images: np.ndarray, tags: np.ndarray, genres: list[str], pairs: list[tuple[str, str]],
+                               n: int = 200, seed: int = 0, device: torch.device | str = "cpu"
+                               ) -> tuple[Judge, dict[tuple[str, str], np.ndarray], dict[tuple[str, str], np.ndarray]]:
+    """From real covers with their tag sets (uint8 (N, R, R, 3), multi-hot (N, len(genres))): each pair's
+    covers split at random into a reference and a floor of `n` each (a third each when there are under
+    3n), and a judge of tag sets trained on all the other covers."""
+    from gan.data.real import three_way_split
+    from gan.eval.judge import JudgeConfig, cached_judge
+
+    rng = np.random.default_rng(seed)
+    carried = tags > 0
+    held = np.zeros(len(images), dtype=bool)
+    reference, floor = {}, {}
+    for a, b in pairs:
+        want = np.zeros(len(genres), dtype=bool)
+        want[[genres.index(a), genres.index(b)]] = True
+        rows = np.flatnonzero((carried == want).all(axis=1))
+        if len(rows) < 6:
+            raise GanError(f"pair {a}+{b}: {len(rows)} real covers carry exactly these two genres; at least 6 "
+                           "are needed (a reference, a floor and the judge's share)")
+        reference_rows, floor_rows, _ = three_way_split(rng.permutation(rows), n)
+        reference[(a, b)], floor[(a, b)] = images[reference_rows], images[floor_rows]
+        held[reference_rows] = held[floor_rows] = True
+    judge = cached_judge(images[~held], tags[~held].astype(np.float32),
+                         JudgeConfig(resolution=images.shape[1], genres=list(genres)), device=device)
+    return judge, reference, floor
+
+
+def evaluate_pairs(generator: CoverGenerator, n: int = 200, seed: int = 0, real: str | Path | None = None
+                   ) -> PairReport:
+    """Pair quality of a checkpoint for each pair its training data held: against `real` covers with
+    their tag sets (a labelled folder with tags.csv, a CSV with a genres column, or a pack), or, given
+    none, against held-out demo covers when it was trained on demo covers."""
     from gan.data.demo import demo_origin
 
     pairs = data_pairs(generator)
     if not pairs:
         raise GanError("no tag pairs to measure: the checkpoint's training data has no covers of two genres")
+    if real is not None:
+        from gan.data.real import real_tagged_covers
+
+        images, tags = real_tagged_covers(real, generator.resolution, generator.genres)
+        judge, reference, floor = real_pair_judge_and_covers(images, tags, generator.genres, list(pairs), n, seed,
+                                                             generator.device)
+        report = pair_quality(generator, judge, reference, floor, pairs, n, seed)
+        report.settings["real"] = f"real covers given ({real})"
+        return report
     origin = demo_origin(generator.info.get("data"))
     if origin is None:
-        raise GanError("pair quality has held-out real covers only for checkpoints trained on demo covers")
+        raise GanError("pair quality needs real covers of the pairs: give --real (a folder with tags.csv, a CSV "
+                       "with a genres column, or a pack); only checkpoints trained on demo covers have a default")
     judge, reference, floor = demo_pair_judge_and_covers(generator.genres, list(pairs), generator.resolution, n,
                                                          origin.seed, origin.size, generator.device)
     report = pair_quality(generator, judge, reference, floor, pairs, n, seed)
