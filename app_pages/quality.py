@@ -17,6 +17,7 @@ from gan.studio import (
     real_covers,
     result_for_settings,
 )
+from gan.train.options import resolve_user_path
 
 st.title("Quality: realism")
 st.caption("A small CNN (the judge) is trained once on real covers to tell their genres apart; in its features, "
@@ -55,8 +56,9 @@ def compute(checkpoint: str, n: int, seed: int, baseline: RealBaseline, max_real
 
 @st.cache_data(show_spinner="Training or loading the judge of tag sets, then scoring covers of each pair...",
                max_entries=8)
-def compute_pairs(checkpoint: str, n: int, seed: int):
-    return evaluate_pairs(cached_generator(checkpoint), n, seed)
+def compute_pairs(checkpoint: str, n: int, seed: int, real_folder: str):
+    real = resolve_user_path(real_folder) if real_folder else None
+    return evaluate_pairs(cached_generator(checkpoint), n, seed, real)
 
 
 def show_pairs() -> None:
@@ -65,13 +67,15 @@ def show_pairs() -> None:
         return
     st.subheader("Genre pairs")
     st.caption("For each pair of genres that training covers carried together: covers of the equal mix against "
-               "held-out real covers of both genres. Top-two accuracy: how often a judge trained on real covers "
+               "real covers of both genres (held-out demo covers, or the folder or CSV given above, whose covers "
+               "need their tag sets). Top-two accuracy: how often a judge trained on real covers "
                "with their tag sets rates exactly the pair highest (the real covers' share is its ceiling); "
                "realism as above, per pair; within-pair MS-SSIM. * marks pairs with fewer covers in the data "
                "than the targets count.")
     pressed = st.button("Measure genre pairs", key="pairs_compute")
-    report = result_for_settings("pairs_settings", (st.session_state["checkpoint_path"], int(n), int(seed)), pressed,
-                                 compute_pairs)
+    folder = baseline.folder if baseline.kind == "folder" else ""
+    report = result_for_settings("pairs_settings", (st.session_state["checkpoint_path"], int(n), int(seed), folder),
+                                 pressed, compute_pairs)
     if report is None:
         return
     st.plotly_chart(pairs_figure(report), width="stretch")
