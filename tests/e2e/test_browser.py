@@ -161,8 +161,10 @@ def test_every_page_uses_the_checkpoint_chosen_once(server, page):
         if entry in DRAWS_COVERS:
             expect(page.get_by_text("Checkpoint: runs/w8 (finetune-0000004)")).to_be_visible()
         if entry in ("Home", "Genre grid"):  # the run's three genres, not the demo's eight
-            heads = page.locator(".labelled-grid").first.locator("div[title]").all_inner_texts()
-            assert heads[:3] == ["classical", "pop", "rock"], heads
+            grid = page.locator(".labelled-grid").first
+            expect(grid.locator("img")).to_be_visible(timeout=60000)
+            heads = grid.locator("div[title]").all_inner_texts()
+            assert heads[:3] == ["classical", "pop", "rock"], (entry, heads)
         _screenshot(page, f"page-{path or 'Home'}")
     page.get_by_role("link", name=re.compile("^Diversity:")).click()  # the home page's own links too
     _settle(page, "Diversity")
