@@ -18,8 +18,6 @@ are measured and shown all the same.
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import asdict, dataclass
 from itertools import combinations
 from pathlib import Path
@@ -30,7 +28,7 @@ import torch
 from gan.errors import GanError
 from gan.eval.judge import Judge, tags_found
 from gan.eval.msssim import ms_ssim_pairs, random_pairs, settings_for
-from gan.eval.realism import frechet_distance
+from gan.eval.realism import frechet_distance, write_scores
 from gan.sampling import CoverGenerator
 from gan.tags import pair_name
 
@@ -219,14 +217,6 @@ def write_pairs(report: PairReport, out: Path) -> dict[str, Path]:
     """pairs.csv (one row per pair), pairs.json and pairs.html (top-two accuracy and realism per pair)."""
     from gan.eval.figures import pairs_figure
 
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": out / "pairs.csv", "json": out / "pairs.json", "html": out / "pairs.html"}
     rows = report.rows()
-    with open(paths["csv"], "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    paths["json"].write_text(json.dumps({"settings": report.settings, "scores": rows,
-                                         "failures": report.failures()}, indent=2))
-    pairs_figure(report).write_html(paths["html"], include_plotlyjs="inline")
-    return paths
+    return write_scores(out, "pairs", rows, {"settings": report.settings, "scores": rows,
+                                             "failures": report.failures()}, pairs_figure(report))

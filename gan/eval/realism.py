@@ -223,13 +223,18 @@ def write_realism(report: RealismReport, out: Path) -> dict[str, Path]:
     """realism.csv (one row per genre and one for all genres), realism.json, realism.html (a bar chart)."""
     from gan.eval.figures import realism_figure
 
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"csv": out / "realism.csv", "json": out / "realism.json", "html": out / "realism.html"}
     rows = report.rows()
+    return write_scores(out, "realism", rows, {"settings": report.settings, "scores": rows}, realism_figure(report))
+
+
+def write_scores(out: Path, stem: str, rows: list[dict], summary: dict, figure) -> dict[str, Path]:
+    """`out/<stem>.csv` (the rows), `<stem>.json` (the summary) and `<stem>.html` (the figure, self-contained)."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out / f"{stem}.csv", "json": out / f"{stem}.json", "html": out / f"{stem}.html"}
     with open(paths["csv"], "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    paths["json"].write_text(json.dumps({"settings": report.settings, "scores": rows}, indent=2))
-    realism_figure(report).write_html(paths["html"], include_plotlyjs="inline")
+    paths["json"].write_text(json.dumps(summary, indent=2))
+    figure.write_html(paths["html"], include_plotlyjs="inline")
     return paths
