@@ -254,12 +254,10 @@ def test_cli_generate_writes_a_mix_to_a_folder_named_after_it(tmp_path, capsys):
 def test_tags_found_needs_exactly_the_cover_s_tags_on_top():
     from gan.eval.judge import tags_found
 
-    class Ranked:  # a judge whose ranking is given: genres 0, 1, 2, 3 for every cover
-        def top_genres(self, images, k):
-            return np.tile(np.arange(k), (len(images), 1))
-
+    ranked = np.tile([4.0, 3.0, 2.0, 1.0], (5, 1))  # the judge rates genres 0, 1, 2, 3 in that order
     tags = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0], [1, 1, 1, 0]])
-    assert tags_found(Ranked(), np.zeros(5), tags).tolist() == [True, False, True, False, True]
+    assert tags_found(ranked, tags).tolist() == [True, False, True, False, True]
+    assert tags_found(ranked[:, ::-1], tags).tolist() == [False] * 5  # the same tags ranked last
 
 
 def test_a_judge_of_tag_sets_is_cached_apart_from_one_of_genres():

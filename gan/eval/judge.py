@@ -138,10 +138,6 @@ class Judge:
         features, logits = self.features_and_logits(images, batch_size)
         return features, logits.argmax(1)
 
-    def top_genres(self, images: np.ndarray, k: int) -> np.ndarray:
-        """The indices of the `k` genres the judge rates highest for each cover (N, k), best first."""
-        return np.argsort(-self.features_and_logits(images)[1], axis=1, kind="stable")[:, :k]
-
     @torch.inference_mode()
     def features_and_logits(self, images: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
         """float64 features (N, feature_dim) and genre logits (N, num_genres)."""
@@ -207,7 +203,7 @@ def train_judge(images: np.ndarray, labels: np.ndarray, config: JudgeConfig,
         optimiser.step()
         schedule.step()
     judge = Judge(net, config)
-    accuracy = float(tags_found(judge, images[test], labels[test]).mean()) if tagged else \
+    accuracy = float(tags_found(judge.features_and_logits(images[test])[1], labels[test]).mean()) if tagged else \
         float((judge.classify(images[test]) == labels[test]).mean())
     judge.info = {"held_out_accuracy": round(accuracy, 4), "trained_on": int(len(train)),
                   "held_out": int(len(test)), "trained_on_device": torch.device(device).type}
@@ -216,15 +212,15 @@ def train_judge(images: np.ndarray, labels: np.ndarray, config: JudgeConfig,
     return judge
 
 
-def tags_found(judge: Judge, images: np.ndarray, tags: np.ndarray) -> np.ndarray:
-    """Per cover, whether the judge's top k genres are exactly its k tags (`tags`: (N, num_genres),
-    non-zero where a cover carries a genre)."""
+def tags_found(logits: np.ndarray, tags: np.ndarray) -> np.ndarray:
+    """Per cover, whether the judge's top k genres (by its `logits`, (N, num_genres)) are exactly the
+    cover's k tags (`tags`: (N, num_genres), non-zero where a cover carries a genre)."""
     carried = tags > 0
-    found = np.zeros(len(images), dtype=bool)
+    ranked = np.argsort(-logits, axis=1, kind="stable")
+    found = np.zeros(len(logits), dtype=bool)
     for k in np.unique(carried.sum(1)):
         rows = np.flatnonzero(carried.sum(1) == k)
-        top = judge.top_genres(images[rows], int(k))
-        found[rows] = np.take_along_axis(carried[rows], top, axis=1).all(1)
+        found[rows] = np.take_along_axis(carried[rows], ranked[rows, :k], axis=1).all(1)
     return found
 
 

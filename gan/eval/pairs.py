@@ -114,13 +114,14 @@ def pair_quality(generator: CoverGenerator, judge: Judge, reference: dict[tuple[
         fake = generator.generate(noise[:count], {a: 1.0, b: 1.0})
         tags = np.zeros((count, len(judge.genres)))
         tags[:, [judge.genres.index(a), judge.genres.index(b)]] = 1
-        features = [judge.features(images[:count]) for images in (fake, real, floor[(a, b)])]
+        (fake_features, fake_logits), (real_features, real_logits), (floor_features, _) = (
+            judge.features_and_logits(images[:count]) for images in (fake, real, floor[(a, b)]))
         scores.append(PairScore(
             pair_name(a, b, generator.genres), covers_in_data.get((a, b), 0), count,
-            top_two=float(tags_found(judge, fake, tags).mean()),
-            real_top_two=float(tags_found(judge, real[:count], tags).mean()),
-            frechet=frechet_distance(features[0], features[1]),
-            frechet_floor=frechet_distance(features[2], features[1]),
+            top_two=float(tags_found(fake_logits, tags).mean()),
+            real_top_two=float(tags_found(real_logits, tags).mean()),
+            frechet=frechet_distance(fake_features, real_features),
+            frechet_floor=frechet_distance(floor_features, real_features),
             msssim_generated=mean_msssim(fake, msssim_pairs, seed),
             msssim_real=mean_msssim(real[:count], msssim_pairs, seed)))
     return PairReport(scores, {"n": n, "seed": seed, "msssim_pairs": msssim_pairs,
