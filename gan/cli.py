@@ -39,6 +39,8 @@ TRAIN_HELP = {
     "sample_rows": "noise vectors (rows) in each sample grid",
     "mode_seeking_weight": "weight of the mode-seeking term that rewards G for different covers from different "
                            "noise within a genre (MSGAN; 0 = off)",
+    "mode_seeking_scale": "the mode-seeking term compares fakes averaged down to this many pixels a side, so "
+                          "per-pixel grain does not count as variety; 0 = every pixel",
     "augment": "augmentation of what D sees, real and fake: none, or translation,cutout (DiffAugment)",
     "eval_every": "fine-tuning steps between quality evaluations (realism, fidelity, diversity of a fixed sample, "
                   "logged to metrics.jsonl; the best is kept as checkpoints/best); 0 = off",

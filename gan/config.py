@@ -86,6 +86,10 @@ class TrainConfig:
     # genre recognisable. See the README's "Model and training choices" for what was measured.
     genre_loss_weight: float = 0.3
     mode_seeking_weight: float = 0.3  # MSGAN's diversity term; see gan.train.loop.mode_seeking_ratio
+    # The term compares two fakes averaged down to this many pixels a side (0: every pixel), so that
+    # it rewards different layouts and colours, not per-pixel grain that any cover can add to look
+    # "different". See gan.train.loop.coarse; not in the recipe until measured.
+    mode_seeking_scale: int = 0
     # On, the term stops pushing two fakes apart once they differ as much as two real covers of their
     # genre do on average (gan.train.loop.real_cover_gaps). Not in the recipe: measured worse (README).
     mode_seeking_cap: bool = False
@@ -193,6 +197,7 @@ LIMITS: dict[type, dict[str, Between | tuple]] = {
         "batch_size": Between(1, 65536),
         "genre_loss_weight": Between(0),
         "mode_seeking_weight": Between(0),
+        "mode_seeking_scale": Between(0, 4096),
         "seed": Between(-2**32, 2**32),  # seed * 1_000_003 + step stays within torch's 64 bits
         "precision": PRECISIONS,
         "log_every": Between(1),
@@ -219,7 +224,7 @@ T = TypeVar("T")
 LEGACY_VALUES: dict[type, dict[str, Any]] = {
     ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False},
     TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False,
-                  "genre_groups": False, "tag_sets": False},
+                  "genre_groups": False, "tag_sets": False, "mode_seeking_scale": 0},
 }
 
 

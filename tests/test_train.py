@@ -253,6 +253,27 @@ def test_mode_seeking_stops_at_the_real_covers_distance(tmp_path, demo_dir):
     assert _trainer(tmp_path, demo_dir, mode_seeking_weight=1.0).pair_gap_caps is None  # off by default
 
 
+def test_mode_seeking_sees_layout_and_colour_not_grain():
+    """At a coarse scale, grain that averages out buys a generator no variety; a change of colour or
+    layout counts as much as at full resolution."""
+    from gan.train.loop import coarse, mode_seeking_ratio, real_cover_gaps
+
+    noise = torch.randn(2, 16)
+    grain = torch.tensor([1.0, -1.0]).repeat(32)  # a checkerboard: every 2x2 block averages to 0
+    grainy = torch.stack([torch.zeros(3, 64, 64), (grain[:64, None] * grain[None, :64]).expand(3, 64, 64)])
+    assert mode_seeking_ratio(grainy, noise) > 0  # at full resolution the grain looks like variety
+    assert mode_seeking_ratio(grainy, noise, scale=16) == 0  # averaged down it is none
+    recoloured = torch.stack([torch.zeros(3, 64, 64), torch.full((3, 64, 64), 0.5)])
+    assert torch.allclose(mode_seeking_ratio(recoloured, noise, scale=16), mode_seeking_ratio(recoloured, noise))
+    assert coarse(grainy, 16).shape == (2, 3, 16, 16) and coarse(grainy, 0) is grainy and coarse(grainy, 64) is grainy
+    # The cap (--mode-seeking-cap) measures real covers the same way: a cover and its inverse grain differ
+    # by 255 a pixel, and not at all averaged down.
+    real = ((grainy[1:] + 1) * 127.5).to(torch.uint8).numpy()
+    real = np.concatenate([real, 255 - real])
+    assert real_cover_gaps(real, None, 0, seed=0, pairs=16) > 1.5
+    assert real_cover_gaps(real, None, 0, seed=0, pairs=16, scale=16) == 0
+
+
 def test_fakes_and_real_covers_come_in_groups_of_one_genre(tmp_path, demo_dir):
     """With genre groups (`--genre-groups`) each minibatch-stddev group of real covers, and of fakes, is
     one genre, so D compares within-genre variety; without them genres mix within a group."""

@@ -139,16 +139,31 @@ def top_genre_is_a_tag(logits: torch.Tensor, genres: torch.Tensor) -> torch.Tens
     return genres.gather(1, top[:, None]).squeeze(1) > 0 if genres.is_floating_point() else top == genres
 
 
-def mode_seeking_ratio(fakes: torch.Tensor, noise: torch.Tensor, cap: torch.Tensor | None = None) -> torch.Tensor:
+def coarse(images: torch.Tensor, scale: int) -> torch.Tensor:
+    """Images averaged down to `scale` pixels a side (unchanged when 0 or already that small).
+
+    What the mode-seeking term compares: per-pixel grain averages out, so a generator cannot look
+    varied by adding grain (the grain layer's strength grew with every run's length, in genres
+    whose real covers have none, while the term at full resolution counted it as variety).
+    """
+    if scale <= 0 or images.shape[-1] <= scale:
+        return images
+    return F.adaptive_avg_pool2d(images, scale)
+
+
+def mode_seeking_ratio(fakes: torch.Tensor, noise: torch.Tensor, cap: torch.Tensor | None = None,
+                       scale: int = 0) -> torch.Tensor:
     """For consecutive pairs of fakes (same genre, different noise): how far apart the images
-    are for how far apart their noise is (MSGAN, Mao et al., 2019), one value per pair.
+    (`coarse` at `scale`) are for how far apart their noise is (MSGAN, Mao et al., 2019), one value
+    per pair.
 
     The generator is rewarded for keeping this high (its loss adds 1 / ratio): a generator that
     ignores its noise and draws one cover per genre has a ratio near 0 and pays for it. `cap`
     (one image distance per pair) bounds the distance that counts: pairs already that far apart
     get no push. Per-pair values, averaged, keep N ranks' losses equal to one process's.
     """
-    image_gap = (fakes[0::2].float() - fakes[1::2].float()).abs().mean(dim=(1, 2, 3))
+    fakes = coarse(fakes.float(), scale)
+    image_gap = (fakes[0::2] - fakes[1::2]).abs().mean(dim=(1, 2, 3))
     if cap is not None:
         image_gap = torch.minimum(image_gap, cap)
     noise_gap = (noise[0::2] - noise[1::2]).abs().mean(dim=1)
@@ -156,10 +171,11 @@ def mode_seeking_ratio(fakes: torch.Tensor, noise: torch.Tensor, cap: torch.Tens
 
 
 def real_cover_gaps(images: np.ndarray, labels: np.ndarray | None, groups: int, seed: int,
-                    pairs: int = 512) -> torch.Tensor:
+                    pairs: int = 512, scale: int = 0) -> torch.Tensor:
     """How different two real covers of each genre are: the mean per-pixel distance (pixels in
-    [-1, 1], as G draws them) over `pairs` random pairs of a genre's covers; one value for all
-    covers when `labels` is None. A genre with fewer than two covers gets infinity (no cap).
+    [-1, 1], as G draws them, `coarse` at `scale` as the mode-seeking term sees them) over `pairs`
+    random pairs of a genre's covers; one value for all covers when `labels` is None. A genre with
+    fewer than two covers gets infinity (no cap).
 
     Why a cap (`--mode-seeking-cap`): without one the term pushes fakes apart without limit, and
     the demo checkpoint's covers of every genre differ more than real ones do, most in the genres
@@ -178,8 +194,8 @@ def real_cover_gaps(images: np.ndarray, labels: np.ndarray | None, groups: int, 
         first = rng.choice(indices, pairs)
         second = rng.choice(indices, pairs)
         keep = first != second
-        a = torch.from_numpy(np.asarray(images[first[keep]])).float()
-        b = torch.from_numpy(np.asarray(images[second[keep]])).float()
+        a = coarse(torch.from_numpy(np.asarray(images[first[keep]])).float(), scale)
+        b = coarse(torch.from_numpy(np.asarray(images[second[keep]])).float(), scale)
         gaps.append(float((a - b).abs().mean()) / 127.5)  # uint8 distance on G's [-1, 1] scale
     return torch.tensor(gaps)
 
@@ -246,7 +262,8 @@ class PhaseTrainer:
                            f"must give each of the {self.world.world_size} process(es) an even share")
         # The distance at which the mode-seeking term stops pushing a pair of fakes apart, per genre.
         self.pair_gap_caps = (real_cover_gaps(data.images, data.labels if self.conditional else None,
-                                              model.num_genres, train.seed + 5).to(self.device)
+                                              model.num_genres, train.seed + 5,
+                                              scale=train.mode_seeking_scale).to(self.device)
                               if train.mode_seeking_weight > 0 and train.mode_seeking_cap else None)
         self.augment = DiffAugment(train.augment_policy, torch.Generator(self.device).manual_seed(train.seed + 4),
                                    train.batch_size, self.batches.local)
@@ -311,9 +328,9 @@ class PhaseTrainer:
         g_genre = F.cross_entropy(fake_logits.float(), fake_labels) if self.conditional else g_adv.new_zeros(())
         g_loss = g_adv + cfg.genre_loss_weight * g_genre
         if cfg.mode_seeking_weight > 0:
-            g_spread = mode_seeking_ratio(fake, noise)
+            g_spread = mode_seeking_ratio(fake, noise, scale=cfg.mode_seeking_scale)
             caps = self.pair_caps(fake_labels, len(g_spread))
-            pushed = g_spread if caps is None else mode_seeking_ratio(fake, noise, caps)
+            pushed = g_spread if caps is None else mode_seeking_ratio(fake, noise, caps, scale=cfg.mode_seeking_scale)
             g_loss = g_loss + cfg.mode_seeking_weight * (1 / (pushed + 1e-5)).mean()
         self.nets.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
