@@ -405,7 +405,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             print(f"{s['genre']:14s} {s['share_closer_than_training']:.1%} closer than training covers are to "
                   f"each other (expected about {s['threshold_percentile']:.0f}% without copying)")
     else:
-        paths = {"html": report.write_report(generator, out, real, args.n, _pairs(args.pairs), args.seed)}
+        paths = {"html": report.write_report(generator, out, real, args.n, _pairs(args.pairs), args.seed,
+                                             real_source=args.real)}
     print("wrote " + ", ".join(str(p) for p in paths.values()))
 
 

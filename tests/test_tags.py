@@ -325,8 +325,10 @@ def test_the_report_of_a_multi_tag_run_shows_its_pairs(tagged_dir, tmp_path, mon
     assert (tmp_path / "report" / "pairs.csv").is_file() and (tmp_path / "report" / "pairs.html").is_file()
 
 
-def test_pairs_are_measured_against_real_covers_with_tag_sets(tagged_dir, tmp_path, capsys):
+def test_pairs_are_measured_against_real_covers_with_tag_sets(tagged_dir, tmp_path, capsys, monkeypatch):
     from gan.cli import main
+    from gan.eval.report import write_report
+    from gan.sampling import load_generator
     from gan.train import PhasePlan, TrainingPlan, run_training
 
     run_training(tmp_path / "run", TrainingPlan(model=tiny_model(), finetune=PhasePlan(tiny_train(steps=2),
@@ -347,3 +349,12 @@ def test_pairs_are_measured_against_real_covers_with_tag_sets(tagged_dir, tmp_pa
         main(["evaluate", "pairs", "--checkpoint", str(tmp_path / "run"), "--real", str(tmp_path / "few.csv"),
               "--out", str(tmp_path / "out2")])
     assert "pair classical+jazz: 4 real covers carry exactly these two genres; at least 6" in capsys.readouterr().err
+
+    # The report measures pairs against the real covers it was given, or says why it could not.
+    monkeypatch.setattr("gan.eval.realism.DEMO_JUDGE_COVERS_PER_GENRE", 12)
+    monkeypatch.setattr("gan.eval.realism.DEMO_JUDGE_STEPS", 5)
+    generator = load_generator(tmp_path / "run")
+    page = write_report(generator, tmp_path / "report", n=4, pairs=10, real_source=tmp_path / "real.csv").read_text()
+    assert "equal mix of two genres against real covers of both (real covers given" in page
+    page = write_report(generator, tmp_path / "report2", n=4, pairs=10, real_source=tmp_path / "few.csv").read_text()
+    assert "Not measured: pair classical+jazz: 4 real covers carry exactly these two genres" in page

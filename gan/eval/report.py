@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from gan.data.demo import demo_origin
+from gan.errors import GanError
 from gan.eval.colour import evaluate_colour, write_colour
 from gan.eval.diversity import Progress, evaluate_diversity, write_diversity
 from gan.eval.figures import (
@@ -33,8 +34,12 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 
 def write_report(generator: CoverGenerator, out: Path, real: dict[str, np.ndarray] | None = None, n: int = 200,
-                 pairs: int | str = 500, seed: int = 0, progress: Progress | None = None) -> Path:
-    """Run diversity, colour and (with real covers) nearest-neighbour checks; write their files and report.html."""
+                 pairs: int | str = 500, seed: int = 0, progress: Progress | None = None,
+                 real_source: str | Path | None = None) -> Path:
+    """Run diversity, colour and (with real covers) nearest-neighbour checks; write their files and report.html.
+
+    `real_source` is where `real` came from (a folder, CSV or pack): its tag sets, if any, are the
+    real covers of genre pairs for a checkpoint trained on covers of several genres."""
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda fraction, message: None)
     say(0.0, "diversity")
@@ -53,11 +58,17 @@ def write_report(generator: CoverGenerator, out: Path, real: dict[str, np.ndarra
         say(0.85, "realism (trains the judge once, then cached)")
         realism = realism_against_real(generator, real, n=n, seed=seed)
         write_realism(realism, out)
-    pair_report = None
-    if data_pairs(generator) and demo_origin(generator.info.get("data")) is not None:
-        say(0.9, "genre pairs (trains the judge of tag sets once, then cached)")
-        pair_report = evaluate_pairs(generator, n=n, seed=seed)
-        write_pairs(pair_report, out)
+    pair_report, pairs_not_measured = None, ""
+    if data_pairs(generator):
+        if real_source is None and demo_origin(generator.info.get("data")) is None:
+            pairs_not_measured = "no real covers of the pairs to compare with (give --real: covers with tag sets)"
+        else:
+            say(0.9, "genre pairs (trains the judge of tag sets once, then cached)")
+            try:
+                pair_report = evaluate_pairs(generator, n=n, seed=seed, real=real_source)
+                write_pairs(pair_report, out)
+            except GanError as error:  # e.g. the real covers given carry too few covers of some pair
+                pairs_not_measured = str(error)
     say(0.95, "writing the report")
 
     facts = generator.describe()
@@ -94,6 +105,8 @@ def write_report(generator: CoverGenerator, out: Path, real: dict[str, np.ndarra
                             f"{pair_report.settings['target_min_covers']} covers in the data)",
                             _table(pair_report.rows(), ["pair", "covers_in_data", "top_two", "real_top_two", "ratio",
                                                         "msssim_generated", "msssim_real"])))
+    elif pairs_not_measured:
+        sections.insert(2, ("Genre pairs", f"<p>Not measured: {html.escape(pairs_not_measured)}.</p>"))
     path = out / "report.html"
     figures = [*([realism_figure(realism)] if realism else []), *([pairs_figure(pair_report)] if pair_report else []),
                diversity_boxplot(diversity), *colour_figures(colour)]
