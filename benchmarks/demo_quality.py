@@ -5,7 +5,9 @@
   between generated covers and real ones (seed 2), divided by the same distance between two
   disjoint draws of real covers (seeds 2 and 4): the floor. Per genre and over all genres; KID
   beside it. Targets: ratio at most 2.0 over all genres and 3.0 in the worst genre. See
-  gan/eval/realism.py and gan/eval/judge.py.
+  gan/eval/realism.py and gan/eval/judge.py. With `--judges K`, K-1 more judges trained on the
+  same covers with other seeds of their own give second opinions (targets stay on the first):
+  how far a figure depends on one judge's view.
 * Genre fidelity: a logistic-regression classifier on colour and edge features, trained on real
   demo covers of seed 1, labels generated covers; target: at least 90% of each genre's generated
   covers assigned to the genre they were asked for. Its accuracy on further real covers (seed 2)
@@ -22,7 +24,8 @@
   realism against held-out real covers of the pair, within-pair MS-SSIM. Targets (pairs with at
   least 50 covers in the data): top-two at least 70%, realism at most 3.0.
 
-    python benchmarks/demo_quality.py [--checkpoint checkpoints/demo] [--n 200] [--pairs 300] [--seed 0] [--json FILE]
+    python benchmarks/demo_quality.py [--checkpoint checkpoints/demo] [--n 200] [--pairs 300] [--seed 0] [--judges 1]
+                                      [--json FILE]
 
 Exits with status 1 when a target is missed.
 """
@@ -91,14 +94,42 @@ def median_nearest_distance(images: np.ndarray, pool: torch.Tensor) -> float:
     return float(distances.median())
 
 
+def second_opinions(generator, args: argparse.Namespace, reference: dict, floor: dict) -> list[dict]:
+    """Realism by judges 0..K-1 (`--judges K`): the same covers, each judge trained with its own seed."""
+    print(f"\nrealism by {args.judges} judges (same covers, each judge trained with its own seed)")
+    print(f"{'judge':>5s} {'accuracy':>9s} {'all genres':>11s} {'mean':>6s} {'worst':>16s}")
+    opinions = []
+    for judge_seed in range(args.judges):
+        judge, _, _ = demo_judge_and_real_covers(generator.genres, generator.resolution, n=args.n,
+                                                 judge_seed=judge_seed)
+        report = evaluate_realism(generator, judge, reference, floor, args.n, args.seed)
+        per_genre = [s for s in report.scores if s.genre != OVERALL]
+        worst = max(per_genre, key=lambda s: s.ratio)
+        opinion = {"judge_seed": judge_seed, "held_out_accuracy": judge.info.get("held_out_accuracy"),
+                   "overall": next(s.ratio for s in report.scores if s.genre == OVERALL),
+                   "mean": float(np.mean([s.ratio for s in per_genre])), "worst": worst.ratio,
+                   "worst_genre": worst.genre}
+        print(f"{judge_seed:5d} {opinion['held_out_accuracy']:9.1%} {opinion['overall']:11.2f} {opinion['mean']:6.2f} "
+              f"{worst.ratio:7.2f} ({worst.genre})")
+        opinions.append(opinion)
+    for key in ("overall", "mean", "worst"):
+        values = [o[key] for o in opinions]
+        print(f"{key:>10s}: {np.mean(values):.2f} on average, {min(values):.2f} to {max(values):.2f}")
+    return opinions
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=None, help="checkpoint or run folder (default: checkpoints/demo)")
     parser.add_argument("--n", type=int, default=200, help="generated and real covers per genre")
     parser.add_argument("--pairs", type=int, default=300, help="MS-SSIM pairs per genre and source")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--judges", type=int, default=1,
+                        help="judges of realism, each trained with its own seed; the targets use the first")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
+    if args.judges < 1:
+        parser.error(f"--judges must be at least 1, got {args.judges}")
 
     generator = load_generator(args.checkpoint)
     genres = generator.genres
@@ -148,6 +179,7 @@ def main() -> None:
         failures.append(f"realism over all genres {overall.ratio:.2f} > {REALISM_TARGET_OVERALL}")
     if worst["realism"] > REALISM_TARGET_WORST:
         failures.append(f"realism of {worst['genre']} {worst['realism']:.2f} > {REALISM_TARGET_WORST}")
+    opinions = second_opinions(generator, args, reference, floor) if args.judges > 1 else []
     tag_pairs = None
     if data_pairs(generator):
         tag_pairs = evaluate_pairs(generator, args.n, args.seed)
@@ -171,6 +203,7 @@ def main() -> None:
                                                "msssim_win_size": MSSSIM_WINDOW, "judge": judge.info,
                                                "overall": overall.to_dict(), "genres": rows, "mean": mean,
                                                "genre_pairs": tag_pairs.rows() if tag_pairs else None,
+                                               "judges": opinions,
                                                "failures": failures}, indent=2))
     sys.exit(1 if failures else 0)
 

@@ -148,10 +148,14 @@ def test_demo_realism_draws_real_covers_as_training_loads_them(monkeypatch):
 
     seen = {}
     monkeypatch.setattr("gan.eval.judge.cached_judge", lambda images, labels, config, device:
-                        seen.update(shape=images.shape, device=device) or "judge")
+                        seen.update(shape=images.shape, device=device, seed=config.seed, first=images[0]) or "judge")
     genres = ["jazz", "rock"]
     judge, reference, floor = demo_judge_and_real_covers(genres, resolution=32, n=4, training_seed=0, size=64)
-    assert judge == "judge" and seen == {"shape": (2 * 500, 32, 32, 3), "device": "cpu"}
+    first = seen.pop("first")
+    assert judge == "judge" and seen == {"shape": (2 * 500, 32, 32, 3), "device": "cpu", "seed": 0}
+    # A second opinion: the same covers, a judge trained with a seed of its own.
+    demo_judge_and_real_covers(genres, resolution=32, n=4, training_seed=0, size=64, judge_seed=2)
+    assert seen["seed"] == 2 and np.array_equal(seen["first"], first)
     pages = held_out_covers(genres, 4, size=64, training_seed=0, resolution=32)
     for genre in genres:
         np.testing.assert_array_equal(reference[genre], pages[genre])

@@ -164,7 +164,7 @@ DEMO_JUDGE_STEPS = 800  # JudgeConfig's default
 
 
 def demo_judge_and_real_covers(genres: list[str], resolution: int, n: int = 200, training_seed: int = 0,
-                               device: torch.device | str = "cpu", size: int | None = None
+                               device: torch.device | str = "cpu", size: int | None = None, judge_seed: int = 0
                                ) -> tuple[Judge, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """For checkpoints trained on demo covers of `training_seed` drawn at `size` px (default: the
     model's resolution): a judge trained on demo covers of another seed (on `device`), and two
@@ -173,15 +173,16 @@ def demo_judge_and_real_covers(genres: list[str], resolution: int, n: int = 200,
     are seeds 3 (judge), 2 (reference) and 4 (floor).
 
     Three draws, where the app's pages need one (`gan.data.demo.held_out_covers`, seed 2 for
-    training seed 0, which is the reference here)."""
+    training seed 0, which is the reference here). `judge_seed` seeds the judge's own training
+    (weights and batches): another seed is a second opinion on the same covers."""
     from gan.data.demo import demo_covers_as_loaded
     from gan.eval.judge import JudgeConfig, cached_judge
 
     size = size or resolution
-    judge_seed, *draw_seeds = [s for s in (3, 2, 4, 5) if s != training_seed][:3]
-    images, labels = demo_covers_as_loaded(genres, DEMO_JUDGE_COVERS_PER_GENRE, size, judge_seed, resolution)
+    judge_covers_seed, *draw_seeds = [s for s in (3, 2, 4, 5) if s != training_seed][:3]
+    images, labels = demo_covers_as_loaded(genres, DEMO_JUDGE_COVERS_PER_GENRE, size, judge_covers_seed, resolution)
     judge = cached_judge(images, labels, JudgeConfig(resolution=resolution, genres=list(genres),
-                                                     steps=DEMO_JUDGE_STEPS), device=device)
+                                                     steps=DEMO_JUDGE_STEPS, seed=judge_seed), device=device)
     draws = []
     for seed in draw_seeds:
         real, real_labels = demo_covers_as_loaded(genres, n, size, seed, resolution)
