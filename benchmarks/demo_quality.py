@@ -49,9 +49,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gan import load_generator  # noqa: E402
 from gan.data.demo import demo_covers  # noqa: E402
+from gan.eval.judge import Judge  # noqa: E402
 from gan.eval.nearest import nearest, thumbnails  # noqa: E402
 from gan.eval.pairs import data_pairs, evaluate_pairs  # noqa: E402
-from gan.eval.realism import OVERALL, demo_judge_and_real_covers, evaluate_realism  # noqa: E402
+from gan.eval.realism import OVERALL, RealismReport, demo_judge_and_real_covers, evaluate_realism  # noqa: E402
 
 MSSSIM_WINDOW = 3
 FIDELITY_TARGET = 0.90
@@ -94,15 +95,19 @@ def median_nearest_distance(images: np.ndarray, pool: torch.Tensor) -> float:
     return float(distances.median())
 
 
-def second_opinions(generator, args: argparse.Namespace, reference: dict, floor: dict) -> list[dict]:
-    """Realism by judges 0..K-1 (`--judges K`): the same covers, each judge trained with its own seed."""
+def second_opinions(generator, args: argparse.Namespace, reference: dict, floor: dict, first: RealismReport,
+                    first_judge: Judge) -> list[dict]:
+    """Realism by judges 0..K-1 (`--judges K`): the same covers, each judge trained with its own seed;
+    judge 0 is the one the targets use (`first`, already measured)."""
     print(f"\nrealism by {args.judges} judges (same covers, each judge trained with its own seed)")
     print(f"{'judge':>5s} {'accuracy':>9s} {'all genres':>11s} {'mean':>6s} {'worst':>16s}")
     opinions = []
     for judge_seed in range(args.judges):
-        judge, _, _ = demo_judge_and_real_covers(generator.genres, generator.resolution, n=args.n,
-                                                 judge_seed=judge_seed)
-        report = evaluate_realism(generator, judge, reference, floor, args.n, args.seed)
+        judge, report = first_judge, first
+        if judge_seed:
+            judge, _, _ = demo_judge_and_real_covers(generator.genres, generator.resolution, n=args.n,
+                                                     judge_seed=judge_seed)
+            report = evaluate_realism(generator, judge, reference, floor, args.n, args.seed)
         per_genre = [s for s in report.scores if s.genre != OVERALL]
         worst = max(per_genre, key=lambda s: s.ratio)
         opinion = {"judge_seed": judge_seed, "held_out_accuracy": judge.info.get("held_out_accuracy"),
@@ -141,7 +146,8 @@ def main() -> None:
     real_predicted = classifier.predict(features(real_images))
 
     judge, reference, floor = demo_judge_and_real_covers(genres, size, n=args.n)
-    realism = {s.genre: s for s in evaluate_realism(generator, judge, reference, floor, args.n, args.seed).scores}
+    realism_report = evaluate_realism(generator, judge, reference, floor, args.n, args.seed)
+    realism = {s.genre: s for s in realism_report.scores}
 
     noise = generator.sample_noise(args.n, seed=args.seed)
     rows, failures = [], []
@@ -179,7 +185,7 @@ def main() -> None:
         failures.append(f"realism over all genres {overall.ratio:.2f} > {REALISM_TARGET_OVERALL}")
     if worst["realism"] > REALISM_TARGET_WORST:
         failures.append(f"realism of {worst['genre']} {worst['realism']:.2f} > {REALISM_TARGET_WORST}")
-    opinions = second_opinions(generator, args, reference, floor) if args.judges > 1 else []
+    opinions = second_opinions(generator, args, reference, floor, realism_report, judge) if args.judges > 1 else []
     tag_pairs = None
     if data_pairs(generator):
         tag_pairs = evaluate_pairs(generator, args.n, args.seed)
