@@ -171,10 +171,23 @@ def test_every_page_uses_the_checkpoint_chosen_once(server, page):
     assert _chosen_checkpoint(page) == "runs/w8"
 
 
+def _box(page, selector: str) -> dict:
+    """The element's bounding box, once it has one: Streamlit may swap the element for its re-drawn
+    copy between our wait for it and our reading it (the box is None then), so read until it holds."""
+    for _ in range(100):
+        locator = page.locator(selector).first
+        locator.wait_for(state="visible", timeout=60000)
+        box = locator.bounding_box()
+        if box is not None:
+            return box
+        page.wait_for_timeout(100)
+    raise AssertionError(f"{selector} never stayed on the page long enough to measure")
+
+
 def _grid_fits(page) -> tuple[float, float, int, int]:
     expect(page.locator(".labelled-grid img").first).to_be_visible(timeout=60000)
-    grid = page.locator(".labelled-grid").first.bounding_box()
-    main = page.locator("[data-testid='stMainBlockContainer']").bounding_box()
+    grid = _box(page, ".labelled-grid")
+    main = _box(page, "[data-testid='stMainBlockContainer']")
     overflow = page.evaluate("(() => { const m = document.querySelector('[data-testid=\"stMain\"]');"
                              " return [m.scrollWidth, m.clientWidth]; })()")
     return grid["x"] + grid["width"], main["x"] + main["width"], *overflow
