@@ -41,6 +41,8 @@ TRAIN_HELP = {
                            "noise within a genre (MSGAN; 0 = off)",
     "mode_seeking_scale": "the mode-seeking term compares fakes averaged down to this many pixels a side, so "
                           "per-pixel grain does not count as variety; 0 = every pixel",
+    "r1_gamma": "weight of the zero-centred gradient penalty on real covers (R1), applied every 16 steps; "
+                "0 = off",
     "augment": "augmentation of what D sees, real and fake: none, or translation,cutout (DiffAugment)",
     "eval_every": "fine-tuning steps between quality evaluations (realism, fidelity, diversity of a fixed sample, "
                   "logged to metrics.jsonl; the best is kept as checkpoints/best); 0 = off",

@@ -103,6 +103,11 @@ class TrainConfig:
     # as weights over their tags, fakes asked for the data's tag sets. Off, each cover trains as its
     # main genre. Not in the recipe: measured worse on the demo covers (README, row 12).
     tag_sets: bool = False
+    # A zero-centred gradient penalty on real covers (R1; Mescheder et al., 2018): gamma / 2 times
+    # the squared norm of D's gradient with respect to a real cover, so that D's verdict changes
+    # smoothly near real covers and G is not pulled back and forth around them. 0 turns it off.
+    # Applied lazily (gan.train.loop.R1_EVERY), as StyleGAN2 does.
+    r1_gamma: float = 0.0
     ema_decay: float = 0.999
     seed: int = 0
     device: str = "auto"
@@ -199,6 +204,7 @@ LIMITS: dict[type, dict[str, Between | tuple]] = {
         "genre_loss_weight": Between(0),
         "mode_seeking_weight": Between(0),
         "mode_seeking_scale": Between(0, 4096),
+        "r1_gamma": Between(0, 1e6),
         "seed": Between(-2**32, 2**32),  # seed * 1_000_003 + step stays within torch's 64 bits
         "precision": PRECISIONS,
         "log_every": Between(1),
@@ -225,7 +231,8 @@ T = TypeVar("T")
 LEGACY_VALUES: dict[type, dict[str, Any]] = {
     ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False},
     TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False,
-                  "genre_groups": False, "tag_sets": False, "mode_seeking_scale": 0},
+                  "genre_groups": False, "tag_sets": False, "mode_seeking_scale": 0,
+                  "r1_gamma": 0.0},
 }
 
 

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from gan.checkpoint import GENERATOR_FILE, read_checkpoint_config
 from gan.cli import main
+from gan.config import TrainConfig
 from gan.data.folders import load_labelled_folder
 from gan.errors import GanError
 from gan.train import PhasePlan, RunFolder, TrainingDiverged, TrainingPlan, run_training
@@ -272,6 +273,34 @@ def test_mode_seeking_sees_layout_and_colour_not_grain():
     real = np.concatenate([real, 255 - real])
     assert real_cover_gaps(real, None, 0, seed=0, pairs=16) > 1.5
     assert real_cover_gaps(real, None, 0, seed=0, pairs=16, scale=16) == 0
+
+
+def test_r1_is_the_squared_gradient_norm_on_real_covers(tmp_path, demo_dir):
+    """R1 on a linear critic is its weight's squared norm; in training it is charged every R1_EVERY
+    steps, scaled up as much, and changes D's step only when charged."""
+    from gan.train.loop import R1_EVERY, r1_penalty
+
+    weight = torch.randn(3, 4, 4, requires_grad=True)
+    real = torch.randn(5, 3, 4, 4, requires_grad=True)
+    penalty = r1_penalty((real * weight).sum(dim=(1, 2, 3)), real)
+    assert penalty.item() == pytest.approx(weight.square().sum().item(), rel=1e-5)
+    penalty.backward()  # it keeps its graph, so D's weights learn from it
+    assert torch.allclose(weight.grad, 2 * weight.detach())
+
+    def d_after_one_step(name, step, **overrides):
+        trainer = _trainer(tmp_path / name, demo_dir, **overrides)
+        trainer.step = step
+        return trainer, trainer.train_step(*trainer.next_batch()), trainer.nets.discriminator.state_dict()
+
+    _, plain_stats, plain_d = d_after_one_step("plain", R1_EVERY)
+    penalised, stats, penalised_d = d_after_one_step("charged", R1_EVERY, r1_gamma=10.0)
+    assert "d_r1" not in plain_stats and stats["d_r1"] > 0
+    assert stats["d_loss"] > stats["d_adv"] + penalised.config.genre_loss_weight * stats["d_genre"]
+    assert any(not torch.equal(plain_d[k], penalised_d[k]) for k in plain_d)  # same seed, same batch
+    _, _, uncharged_d = d_after_one_step("uncharged", R1_EVERY + 1, r1_gamma=10.0)
+    _, _, plain_uncharged_d = d_after_one_step("plain-uncharged", R1_EVERY + 1)
+    assert all(torch.equal(plain_uncharged_d[k], uncharged_d[k]) for k in plain_d)
+    assert TrainConfig().r1_gamma == 0  # off by default
 
 
 def test_fakes_and_real_covers_come_in_groups_of_one_genre(tmp_path, demo_dir):

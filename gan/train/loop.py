@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 BATCHNORM_CALIBRATION_BATCHES = 16
+# The R1 penalty is computed every this many D steps, scaled up as much (StyleGAN2's lazy
+# regularisation): it needs a second backward pass through D, and a slowly changing D does not
+# need it every step.
+R1_EVERY = 16
 
 
 class TrainingDiverged(GanError):
@@ -200,6 +204,14 @@ def real_cover_gaps(images: np.ndarray, labels: np.ndarray | None, groups: int, 
     return torch.tensor(gaps)
 
 
+def r1_penalty(real_scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """The squared norm of D's gradient with respect to each real cover, averaged over the covers
+    (Mescheder et al., 2018). `real` must require grad and `real_scores` be D's scores of it; the
+    result keeps its graph, so that D's loss can be pushed down through it."""
+    (gradient,) = torch.autograd.grad(real_scores.float().sum(), real, create_graph=True)
+    return gradient.float().square().sum(dim=tuple(range(1, gradient.dim()))).mean()
+
+
 def learning_rate_factor(step: int, steps: int, decay_from: float) -> float:
     """What the learning rates are multiplied by for the step after `step` steps: 1 until `decay_from`
     of the phase, then falling linearly to 0 at its last step.
@@ -270,6 +282,7 @@ class PhaseTrainer:
         self.fixed_noise = torch.randn(train.sample_rows, model.latent_dim,
                                        generator=torch.Generator().manual_seed(train.seed + 3)).to(self.device)
         self.step = 0
+        self.last_r1 = torch.zeros((), device=self.device)  # logged between R1 steps; 0 before the first
         self.quality: QualityTracker | None = None  # built at the first evaluation (it trains a judge)
         self.quality_skipped: str | None = None  # why quality cannot be tracked ("" when it can), once known
         self.best_score = self._best_score_so_far()
@@ -305,6 +318,9 @@ class PhaseTrainer:
 
         # D step: real covers high, fakes low, and the genre of real covers.
         self.nets.discriminator.requires_grad_(True)
+        r1_due = cfg.r1_gamma > 0 and self.step % R1_EVERY == 0
+        if r1_due:
+            real = real.detach().requires_grad_(True)
         with autocast(self.device, self.dtype):
             fake = G(noise, fake_labels)
             if cfg.compile:
@@ -316,6 +332,9 @@ class PhaseTrainer:
         d_adv = F.relu(1 - real_score.float()).mean() + F.relu(1 + fake_score.float()).mean()
         d_genre = F.cross_entropy(real_logits.float(), real_labels) if self.conditional else real_score.new_zeros(())
         d_loss = d_adv + cfg.genre_loss_weight * d_genre
+        if r1_due:
+            self.last_r1 = r1_penalty(real_score, real)
+            d_loss = d_loss + cfg.r1_gamma / 2 * R1_EVERY * self.last_r1
         self.nets.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.nets.opt_d.step()
@@ -345,6 +364,8 @@ class PhaseTrainer:
             }
             if cfg.mode_seeking_weight > 0:
                 stats["g_spread"] = g_spread.mean()  # uncapped: how varied G is
+            if cfg.r1_gamma > 0:
+                stats["d_r1"] = self.last_r1.detach()  # as of the latest step that measured it
             if self.conditional:
                 stats["genre_acc"] = top_genre_is_a_tag(real_logits, real_labels).float().mean()
                 stats["fake_genre_acc"] = top_genre_is_a_tag(fake_logits, fake_labels).float().mean()
