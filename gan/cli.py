@@ -43,6 +43,7 @@ TRAIN_HELP = {
                           "per-pixel grain does not count as variety; 0 = every pixel",
     "r1_gamma": "weight of the zero-centred gradient penalty on real covers (R1), applied every 16 steps; "
                 "0 = off",
+    "d_steps": "discriminator updates per generator update, each on a batch of its own",
     "augment": "augmentation of what D sees, real and fake: none, or translation,cutout (DiffAugment)",
     "eval_every": "fine-tuning steps between quality evaluations (realism, fidelity, diversity of a fixed sample, "
                   "logged to metrics.jsonl; the best is kept as checkpoints/best); 0 = off",

@@ -108,6 +108,9 @@ class TrainConfig:
     # smoothly near real covers and G is not pulled back and forth around them. 0 turns it off.
     # Applied lazily (gan.train.loop.R1_EVERY), as StyleGAN2 does.
     r1_gamma: float = 0.0
+    # Discriminator updates per generator update, each on a batch of its own (SNGAN trained with 5,
+    # BigGAN with 2): a D that keeps up gives G sharper gradients, at the cost of time per step.
+    d_steps: int = 1
     ema_decay: float = 0.999
     seed: int = 0
     device: str = "auto"
@@ -205,6 +208,7 @@ LIMITS: dict[type, dict[str, Between | tuple]] = {
         "mode_seeking_weight": Between(0),
         "mode_seeking_scale": Between(0, 4096),
         "r1_gamma": Between(0, 1e6),
+        "d_steps": Between(1, 100),
         "seed": Between(-2**32, 2**32),  # seed * 1_000_003 + step stays within torch's 64 bits
         "precision": PRECISIONS,
         "log_every": Between(1),
@@ -232,7 +236,7 @@ LEGACY_VALUES: dict[type, dict[str, Any]] = {
     ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False},
     TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False,
                   "genre_groups": False, "tag_sets": False, "mode_seeking_scale": 0,
-                  "r1_gamma": 0.0},
+                  "r1_gamma": 0.0, "d_steps": 1},
 }
 
 

@@ -100,12 +100,13 @@ def test_an_exported_generator_seeds_finetuning_with_a_fresh_discriminator(tmp_p
     assert all(torch.allclose(fine_d[name], fresh_d[name], atol=1e-6) for name in fresh_d)
 
 
-@pytest.mark.parametrize("augment", ["none", "translation,cutout"])
-def test_resume_continues_exactly_where_it_stopped(tmp_path, demo_dir, augment):
-    straight = run_training(tmp_path / "straight", _plan(demo_dir, steps=6, checkpoint_every=2, augment=augment),
+@pytest.mark.parametrize("overrides", [{"augment": "none"}, {"augment": "translation,cutout"},
+                                       {"d_steps": 2, "r1_gamma": 1.0}], ids=["plain", "augmented", "d-steps-r1"])
+def test_resume_continues_exactly_where_it_stopped(tmp_path, demo_dir, overrides):
+    straight = run_training(tmp_path / "straight", _plan(demo_dir, steps=6, checkpoint_every=2, **overrides),
                             progress=False)
 
-    plan = _plan(demo_dir, steps=6, checkpoint_every=2, augment=augment)
+    plan = _plan(demo_dir, steps=6, checkpoint_every=2, **overrides)
     plan.finetune.train.steps = 4  # an interrupted run: stopped after its step-4 checkpoint
     run_training(tmp_path / "resumed", plan, progress=False)
     config_path = tmp_path / "resumed" / "config.json"
@@ -301,6 +302,21 @@ def test_r1_is_the_squared_gradient_norm_on_real_covers(tmp_path, demo_dir):
     _, _, plain_uncharged_d = d_after_one_step("plain-uncharged", R1_EVERY + 1)
     assert all(torch.equal(plain_uncharged_d[k], uncharged_d[k]) for k in plain_d)
     assert TrainConfig().r1_gamma == 0  # off by default
+
+
+def test_extra_d_steps_each_take_a_batch_of_their_own(tmp_path, demo_dir):
+    trainer = _trainer(tmp_path, demo_dir, d_steps=3)
+    seen, d_update = [], trainer.d_update
+
+    def spy(real, *args, **kwargs):
+        seen.append(real.clone())
+        return d_update(real, *args, **kwargs)
+
+    trainer.d_update = spy
+    stats = trainer.train_step(*trainer.next_batch())
+    assert len(seen) == 3 and all(torch.isfinite(v) for v in stats.values())
+    assert not torch.equal(seen[0], seen[1]) and not torch.equal(seen[1], seen[2])
+    assert TrainConfig().d_steps == 1  # one by default
 
 
 def test_fakes_and_real_covers_come_in_groups_of_one_genre(tmp_path, demo_dir):

@@ -306,38 +306,17 @@ class PhaseTrainer:
         return self.batches.next()
 
     def train_step(self, real: torch.Tensor, real_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        G, D, cfg = self.g_step, self.d_step, self.config
-        # Noise for the global batch, sliced like the data: N ranks compute what one process would.
-        n = cfg.batch_size
-        noise = torch.randn(n, self.model_config.latent_dim, generator=self.noise_rng, device=self.device)[self.batches.local]
-        fake_labels = None
-        if self.conditional:
-            # (Pairing is a no-op with genre groups: they have an even size then.)
-            fake_labels = self.draw_fake_genres(n, self.noise_rng, self.genre_group,
-                                                pairs=cfg.mode_seeking_weight > 0)[self.batches.local]
-
-        # D step: real covers high, fakes low, and the genre of real covers.
-        self.nets.discriminator.requires_grad_(True)
+        G, cfg = self.g_step, self.config
+        for _ in range(cfg.d_steps - 1):  # D's extra updates, each with covers and fakes of its own
+            self.extra_d_update(*self.next_batch())
+        noise, fake_labels = self.draw_noise_and_genres()
         r1_due = cfg.r1_gamma > 0 and self.step % R1_EVERY == 0
         if r1_due:
             real = real.detach().requires_grad_(True)
         with autocast(self.device, self.dtype):
-            fake = G(noise, fake_labels)
-            if cfg.compile:
-                real_score, fake_score, real_logits = self.judge_real_and_fake_in_one_pass(D, real, real_labels,
-                                                                                            fake, fake_labels)
-            else:
-                real_score, real_logits = D(self.augment(real), real_labels)
-                fake_score, _ = D(self.augment(fake.detach()), fake_labels)
-        d_adv = F.relu(1 - real_score.float()).mean() + F.relu(1 + fake_score.float()).mean()
-        d_genre = F.cross_entropy(real_logits.float(), real_labels) if self.conditional else real_score.new_zeros(())
-        d_loss = d_adv + cfg.genre_loss_weight * d_genre
-        if r1_due:
-            self.last_r1 = r1_penalty(real_score, real)
-            d_loss = d_loss + cfg.r1_gamma / 2 * R1_EVERY * self.last_r1
-        self.nets.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.nets.opt_d.step()
+            fake = G(noise, fake_labels)  # with its graph: the G step below reuses it
+        d_loss, d_adv, d_genre, real_score, fake_score, real_logits = self.d_update(real, real_labels, fake,
+                                                                                   fake_labels, r1_due)
 
         # G step: fool D, and be recognised as the genre asked for. D's weights need no gradient here.
         self.nets.discriminator.requires_grad_(False)
@@ -370,6 +349,49 @@ class PhaseTrainer:
                 stats["genre_acc"] = top_genre_is_a_tag(real_logits, real_labels).float().mean()
                 stats["fake_genre_acc"] = top_genre_is_a_tag(fake_logits, fake_labels).float().mean()
         return stats
+
+    def draw_noise_and_genres(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Noise and genres for the fakes of one global batch, sliced like the data: N ranks compute
+        what one process would."""
+        n = self.config.batch_size
+        noise = torch.randn(n, self.model_config.latent_dim, generator=self.noise_rng, device=self.device)[self.batches.local]
+        fake_labels = None
+        if self.conditional:
+            # (Pairing is a no-op with genre groups: they have an even size then.)
+            fake_labels = self.draw_fake_genres(n, self.noise_rng, self.genre_group,
+                                                pairs=self.config.mode_seeking_weight > 0)[self.batches.local]
+        return noise, fake_labels
+
+    def d_update(self, real: torch.Tensor, real_labels: torch.Tensor | None, fake: torch.Tensor,
+                 fake_labels: torch.Tensor | None, r1_due: bool = False):
+        """One step of D: real covers high, fakes low, and the genre of real covers (plus R1 when due).
+        Returns the loss, its parts, and the scores and genre logits the step's statistics need."""
+        D, cfg = self.d_step, self.config
+        self.nets.discriminator.requires_grad_(True)
+        with autocast(self.device, self.dtype):
+            if cfg.compile:
+                real_score, fake_score, real_logits = self.judge_real_and_fake_in_one_pass(D, real, real_labels,
+                                                                                            fake, fake_labels)
+            else:
+                real_score, real_logits = D(self.augment(real), real_labels)
+                fake_score, _ = D(self.augment(fake.detach()), fake_labels)
+        d_adv = F.relu(1 - real_score.float()).mean() + F.relu(1 + fake_score.float()).mean()
+        d_genre = F.cross_entropy(real_logits.float(), real_labels) if self.conditional else real_score.new_zeros(())
+        d_loss = d_adv + cfg.genre_loss_weight * d_genre
+        if r1_due:
+            self.last_r1 = r1_penalty(real_score, real)
+            d_loss = d_loss + cfg.r1_gamma / 2 * R1_EVERY * self.last_r1
+        self.nets.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.nets.opt_d.step()
+        return d_loss, d_adv, d_genre, real_score, fake_score, real_logits
+
+    def extra_d_update(self, real: torch.Tensor, real_labels: torch.Tensor | None) -> None:
+        """A D step with fakes of its own, drawn without a graph (no G step follows it)."""
+        noise, fake_labels = self.draw_noise_and_genres()
+        with torch.no_grad(), autocast(self.device, self.dtype):
+            fake = self.g_step(noise, fake_labels)
+        self.d_update(real, real_labels, fake, fake_labels)
 
     def draw_fake_genres(self, n: int, rng: torch.Generator, runs: int = 1, pairs: bool = False) -> torch.Tensor:
         """What n fakes of a global batch are asked to be: genre indices drawn uniformly, or on
