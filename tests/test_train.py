@@ -229,12 +229,12 @@ def test_mode_seeking_term_pairs_fakes_and_is_logged(tmp_path, demo_dir):
 
 
 def test_mode_seeking_stops_at_the_real_covers_distance(tmp_path, demo_dir):
-    from gan.train.loop import mode_seeking_ratio, real_cover_gaps
+    from gan.train.loop import capped_ratio, mode_seeking_ratio, real_cover_gaps
 
     noise = torch.randn(4, 16)
     fakes = torch.stack([torch.zeros(3, 8, 8), torch.ones(3, 8, 8)] * 2).requires_grad_()  # pairs 1 apart
     noise_gap = (noise[0::2] - noise[1::2]).abs().mean(1)
-    capped = mode_seeking_ratio(fakes, noise, torch.tensor([0.25, 2.0]))
+    capped = capped_ratio(mode_seeking_ratio(fakes, noise), noise, torch.tensor([0.25, 2.0]))
     assert torch.allclose(capped, torch.tensor([0.25, 1.0]) / noise_gap)  # the first pair is over its cap
     (1 / capped).sum().backward()
     assert fakes.grad[:2].abs().sum() == 0 and fakes.grad[2:].abs().sum() > 0  # only the second is pushed

@@ -155,23 +155,28 @@ def coarse(images: torch.Tensor, scale: int) -> torch.Tensor:
     return F.adaptive_avg_pool2d(images, scale)
 
 
-def mode_seeking_ratio(fakes: torch.Tensor, noise: torch.Tensor, cap: torch.Tensor | None = None,
-                       scale: int = 0) -> torch.Tensor:
+def mode_seeking_ratio(fakes: torch.Tensor, noise: torch.Tensor, scale: int = 0) -> torch.Tensor:
     """For consecutive pairs of fakes (same genre, different noise): how far apart the images
     (`coarse` at `scale`) are for how far apart their noise is (MSGAN, Mao et al., 2019), one value
     per pair.
 
     The generator is rewarded for keeping this high (its loss adds 1 / ratio): a generator that
-    ignores its noise and draws one cover per genre has a ratio near 0 and pays for it. `cap`
-    (one image distance per pair) bounds the distance that counts: pairs already that far apart
-    get no push. Per-pair values, averaged, keep N ranks' losses equal to one process's.
+    ignores its noise and draws one cover per genre has a ratio near 0 and pays for it. Per-pair
+    values, averaged, keep N ranks' losses equal to one process's.
     """
     fakes = coarse(fakes.float(), scale)
-    image_gap = (fakes[0::2] - fakes[1::2]).abs().mean(dim=(1, 2, 3))
-    if cap is not None:
-        image_gap = torch.minimum(image_gap, cap)
-    noise_gap = (noise[0::2] - noise[1::2]).abs().mean(dim=1)
-    return image_gap / noise_gap
+    return (fakes[0::2] - fakes[1::2]).abs().mean(dim=(1, 2, 3)) / noise_gaps(noise)
+
+
+def noise_gaps(noise: torch.Tensor) -> torch.Tensor:
+    """The mean absolute difference of each consecutive pair of noise vectors."""
+    return (noise[0::2] - noise[1::2]).abs().mean(dim=1)
+
+
+def capped_ratio(ratio: torch.Tensor, noise: torch.Tensor, cap: torch.Tensor) -> torch.Tensor:
+    """`mode_seeking_ratio` with each pair's image distance bounded by `cap` (one distance per
+    pair): pairs already that far apart get no push."""
+    return torch.minimum(ratio, cap / noise_gaps(noise))
 
 
 def real_cover_gaps(images: np.ndarray, labels: np.ndarray | None, groups: int, seed: int,
@@ -328,7 +333,7 @@ class PhaseTrainer:
         if cfg.mode_seeking_weight > 0:
             g_spread = mode_seeking_ratio(fake, noise, scale=cfg.mode_seeking_scale)
             caps = self.pair_caps(fake_labels, len(g_spread))
-            pushed = g_spread if caps is None else mode_seeking_ratio(fake, noise, caps, scale=cfg.mode_seeking_scale)
+            pushed = g_spread if caps is None else capped_ratio(g_spread, noise, caps)
             g_loss = g_loss + cfg.mode_seeking_weight * (1 / (pushed + 1e-5)).mean()
         self.nets.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
