@@ -368,7 +368,7 @@ class PhaseTrainer:
         return noise, fake_labels
 
     def d_update(self, real: torch.Tensor, real_labels: torch.Tensor | None, fake: torch.Tensor,
-                 fake_labels: torch.Tensor | None, r1_due: bool = False):
+                 fake_labels: torch.Tensor | None, r1_due: bool = False) -> tuple[torch.Tensor, ...]:
         """One step of D: real covers high, fakes low, and the genre of real covers (plus R1 when due).
         Returns the loss, its parts, and the scores and genre logits the step's statistics need."""
         D, cfg = self.d_step, self.config
