@@ -90,6 +90,9 @@ def test_sweep_and_comparison(demo_dir, tmp_path):
         == [True, False]
     assert [p.finetune.train.genre_groups for _, p in sweep_plans(base, "genre_groups", ["on", "off"])] \
         == [True, False]
+    assert [p.model.pixel_noise for _, p in sweep_plans(base, "pixel_noise", ["off", "on"])] == [False, True]
+    assert [p.finetune.train.d_steps for _, p in sweep_plans(base, "d_steps", ["1", "2"])] == [1, 2]
+    assert [p.finetune.train.r1_gamma for _, p in sweep_plans(base, "r1_gamma", ["0", "4"])] == [0.0, 4.0]
     finals = run_sweep(tmp_path / "sweep", base, "latent_dim", ["8", "16"], progress=False)
     assert [f.name for f in finals] == ["finetune-0000002"] * 2
     assert run_sweep(tmp_path / "sweep", base, "latent_dim", ["8", "16"], progress=False) == finals  # done: skipped
