@@ -106,10 +106,12 @@ class TrainConfig:
     # A zero-centred gradient penalty on real covers (R1; Mescheder et al., 2018): gamma / 2 times
     # the squared norm of D's gradient with respect to a real cover, so that D's verdict changes
     # smoothly near real covers and G is not pulled back and forth around them. 0 turns it off.
-    # Applied lazily (gan.train.loop.R1_EVERY), as StyleGAN2 does.
+    # Applied lazily (gan.train.loop.R1_EVERY), as StyleGAN2 does. Not in the recipe: gamma 4
+    # measured worse on both seeds (README, row 15).
     r1_gamma: float = 0.0
     # Discriminator updates per generator update, each on a batch of its own (SNGAN trained with 5,
     # BigGAN with 2): a D that keeps up gives G sharper gradients, at the cost of time per step.
+    # Not in the recipe: 2 measured worse on both seeds (README, row 16).
     d_steps: int = 1
     ema_decay: float = 0.999
     seed: int = 0
