@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gan.config import ModelConfig, TrainConfig
+from gan.config import R1_EVERY, ModelConfig, TrainConfig
 from gan.errors import GanError
 
 log = logging.getLogger("gan")
@@ -41,8 +41,8 @@ TRAIN_HELP = {
                            "noise within a genre (MSGAN; 0 = off)",
     "mode_seeking_scale": "the mode-seeking term compares fakes averaged down to this many pixels a side, so "
                           "per-pixel grain does not count as variety; 0 = every pixel",
-    "r1_gamma": "weight of the zero-centred gradient penalty on real covers (R1), applied every 16 steps; "
-                "0 = off",
+    "r1_gamma": f"weight of the zero-centred gradient penalty on real covers (R1), applied every {R1_EVERY} "
+                "steps; 0 = off",
     "d_steps": "discriminator updates per generator update, each on a batch of its own",
     "augment": "augmentation of what D sees, real and fake: none, or translation,cutout (DiffAugment)",
     "eval_every": "fine-tuning steps between quality evaluations (realism, fidelity, diversity of a fixed sample, "

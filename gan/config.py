@@ -67,6 +67,12 @@ class ModelConfig:
         return len(self.genres)
 
 
+# The R1 penalty (TrainConfig.r1_gamma) is computed every this many steps and weighted as many times
+# (StyleGAN2's lazy regularisation): it needs a second backward pass through D, and a slowly
+# changing D does not need it every step.
+R1_EVERY = 16
+
+
 @dataclass
 class TrainConfig:
     """Hyper-parameters of one training phase."""
@@ -106,7 +112,7 @@ class TrainConfig:
     # A zero-centred gradient penalty on real covers (R1; Mescheder et al., 2018): gamma / 2 times
     # the squared norm of D's gradient with respect to a real cover, so that D's verdict changes
     # smoothly near real covers and G is not pulled back and forth around them. 0 turns it off.
-    # Applied lazily (gan.train.loop.R1_EVERY), as StyleGAN2 does. Not in the recipe: gamma 4
+    # Applied lazily (R1_EVERY), as StyleGAN2 does. Not in the recipe: gamma 4
     # measured worse on both seeds (README, row 15).
     r1_gamma: float = 0.0
     # Discriminator updates per generator update, each on a batch of its own (SNGAN trained with 5,

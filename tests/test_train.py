@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from gan.checkpoint import GENERATOR_FILE, read_checkpoint_config
 from gan.cli import main
-from gan.config import TrainConfig
+from gan.config import R1_EVERY, TrainConfig
 from gan.data.folders import load_labelled_folder
 from gan.errors import GanError
 from gan.train import PhasePlan, RunFolder, TrainingDiverged, TrainingPlan, run_training
@@ -279,7 +279,7 @@ def test_mode_seeking_sees_layout_and_colour_not_grain():
 def test_r1_is_the_squared_gradient_norm_on_real_covers(tmp_path, demo_dir):
     """R1 on a linear critic is its weight's squared norm; in training it is charged every R1_EVERY
     steps, scaled up as much, and changes D's step only when charged."""
-    from gan.train.loop import R1_EVERY, r1_penalty
+    from gan.train.loop import r1_penalty
 
     weight = torch.randn(3, 4, 4, requires_grad=True)
     real = torch.randn(5, 3, 4, 4, requires_grad=True)

@@ -41,7 +41,7 @@ from gan.checkpoint import (
     read_checkpoint_config,
     read_json,
 )
-from gan.config import ModelConfig, TrainConfig
+from gan.config import R1_EVERY, ModelConfig, TrainConfig
 from gan.data.batches import RandomBatches, rank_slice, tag_weights
 from gan.data.folders import ImageSet
 from gan.errors import GanError
@@ -57,10 +57,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 BATCHNORM_CALIBRATION_BATCHES = 16
-# The R1 penalty is computed every this many D steps, scaled up as much (StyleGAN2's lazy
-# regularisation): it needs a second backward pass through D, and a slowly changing D does not
-# need it every step.
-R1_EVERY = 16
 
 
 class TrainingDiverged(GanError):
@@ -315,11 +311,9 @@ class PhaseTrainer:
         for _ in range(cfg.d_steps - 1):  # D's extra updates, each with covers and fakes of its own
             self.extra_d_update(*self.next_batch())
         noise, fake_labels = self.draw_noise_and_genres()
-        r1_due = cfg.r1_gamma > 0 and self.step % R1_EVERY == 0
-        if r1_due:
-            real = real.detach().requires_grad_(True)
         with autocast(self.device, self.dtype):
             fake = G(noise, fake_labels)  # with its graph: the G step below reuses it
+        r1_due = cfg.r1_gamma > 0 and self.step % R1_EVERY == 0
         d_loss, d_adv, d_genre, real_score, fake_score, real_logits = self.d_update(real, real_labels, fake,
                                                                                    fake_labels, r1_due)
 
@@ -373,6 +367,8 @@ class PhaseTrainer:
         Returns the loss, its parts, and the scores and genre logits the step's statistics need."""
         D, cfg = self.d_step, self.config
         self.nets.discriminator.requires_grad_(True)
+        if r1_due:  # the penalty differentiates D's scores with respect to the real covers
+            real = real.detach().requires_grad_(True)
         with autocast(self.device, self.dtype):
             if cfg.compile:
                 real_score, fake_score, real_logits = self.judge_real_and_fake_in_one_pass(D, real, real_labels,
