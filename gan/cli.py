@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gan.config import R1_EVERY, ModelConfig, TrainConfig
+from gan.config import GENRE_CLASSIFIERS, R1_EVERY, ModelConfig, TrainConfig
 from gan.errors import GanError
 
 log = logging.getLogger("gan")
@@ -83,6 +83,9 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--projection", action=argparse.BooleanOptionalAction, default=model.projection,
                         help="genre-aware realness in the discriminator (projection discriminator; "
                              "default %(default)s)")
+    parser.add_argument("--genre-classifier", choices=GENRE_CLASSIFIERS, default=model.genre_classifier,
+                        help="the discriminator's genre classifier: AC-GAN's softmax, or ReACGAN's contrastive "
+                             "data-to-data cross-entropy (see gan/models/genre_heads.py; default %(default)s)")
     for name, help_text in TRAIN_HELP.items():
         default = getattr(defaults, name)
         parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default,
@@ -250,7 +253,8 @@ def plan_from_args(args: argparse.Namespace):
 
     model = ModelConfig(resolution=args.resolution, latent_dim=args.latent_dim, width=args.width,
                         genre_embedding_dim=args.genre_embedding_dim, projection=args.projection,
-                        architecture=args.architecture, pixel_noise=args.pixel_noise)
+                        architecture=args.architecture, pixel_noise=args.pixel_noise,
+                        genre_classifier=args.genre_classifier)
     model.validate()
     shared = {name: getattr(args, name) for name in TRAIN_HELP}
     shared.update(channels_last=args.channels_last, compile=args.compile, mode_seeking_cap=args.mode_seeking_cap,

@@ -33,6 +33,7 @@ PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda")
 AUGMENTATIONS = ("translation", "cutout")  # see gan.train.augment
 ARCHITECTURES = ("resnet", "dcgan")  # see gan.models
+GENRE_CLASSIFIERS = ("softmax", "contrastive")  # see gan.models.genre_heads
 MAX_GENRES = 1000
 MAX_GENRE_NAME = 64
 MAX_TEXT = 4096  # characters in any string field (a path at most)
@@ -57,6 +58,9 @@ class ModelConfig:
     projection: bool = True  # genre-aware realness in D beside its genre classifier; see gan.models
     architecture: str = "resnet"  # see gan.models; configs written before it existed read as "dcgan"
     pixel_noise: bool = True  # per-pixel grain in the ResNet generator's last block (gan.models.resnet.PixelNoise)
+    # D's genre classifier: "softmax" (AC-GAN's cross-entropy) or "contrastive" (ReACGAN's
+    # data-to-data cross-entropy); see gan.models.genre_heads.
+    genre_classifier: str = "softmax"
 
     def validate(self) -> None:
         check_fields(self)
@@ -207,6 +211,7 @@ LIMITS: dict[type, dict[str, Between | tuple]] = {
         "genre_embedding_dim": Between(1, 4096),
         "genres": Between(0, MAX_GENRES),
         "architecture": ARCHITECTURES,
+        "genre_classifier": GENRE_CLASSIFIERS,
     },
     TrainConfig: {
         "phase": PHASES,
@@ -241,7 +246,7 @@ T = TypeVar("T")
 # Fields added after configs were first written whose default changed what a model or run does: a
 # file without the field was written by a version that did what these values say.
 LEGACY_VALUES: dict[type, dict[str, Any]] = {
-    ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False},
+    ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False, "genre_classifier": "softmax"},
     TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False,
                   "genre_groups": False, "tag_sets": False, "mode_seeking_scale": 0,
                   "r1_gamma": 0.0, "d_steps": 1},

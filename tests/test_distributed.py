@@ -121,6 +121,16 @@ def test_two_processes_train_on_tag_sets_exactly_like_one(tmp_path):
         assert _relative_difference(tmp_path / "two", tmp_path / "one", step) < MAX_RELATIVE_DIFFERENCE
 
 
+def test_two_processes_train_with_the_contrastive_classifier_exactly_like_one(tmp_path, demo_dir):
+    """D2D-CE compares each cover with the covers of the whole global batch, gathered across ranks in
+    the backward pass too; the gather itself is checked exactly in test_genre_heads."""
+    args = ["--steps", "3", "--data", str(demo_dir / "labelled"), "--genre-classifier", "contrastive", *TRAIN_ARGS]
+    _train(["--out", "two", *args], 2, tmp_path)
+    _train(["--out", "one", *args], 1, tmp_path)
+    for step in (2, 3):
+        assert _relative_difference(tmp_path / "two", tmp_path / "one", step) < MAX_RELATIVE_DIFFERENCE
+
+
 def test_only_rank_zero_writes(runs):
     cwd, result = runs
     rows = [json.loads(line) for line in (cwd / "two" / "metrics.jsonl").read_text().splitlines()]

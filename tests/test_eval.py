@@ -93,6 +93,10 @@ def test_sweep_and_comparison(demo_dir, tmp_path):
     assert [p.model.pixel_noise for _, p in sweep_plans(base, "pixel_noise", ["off", "on"])] == [False, True]
     assert [p.finetune.train.d_steps for _, p in sweep_plans(base, "d_steps", ["1", "2"])] == [1, 2]
     assert [p.finetune.train.r1_gamma for _, p in sweep_plans(base, "r1_gamma", ["0", "4"])] == [0.0, 4.0]
+    assert [p.model.genre_classifier for _, p in sweep_plans(base, "genre_classifier", ["softmax", "contrastive"])] \
+        == ["softmax", "contrastive"]
+    with pytest.raises(GanError, match="--genre-classifier must be one of"):
+        sweep_plans(base, "genre_classifier", ["cosine"])
     finals = run_sweep(tmp_path / "sweep", base, "latent_dim", ["8", "16"], progress=False)
     assert [f.name for f in finals] == ["finetune-0000002"] * 2
     assert run_sweep(tmp_path / "sweep", base, "latent_dim", ["8", "16"], progress=False) == finals  # done: skipped

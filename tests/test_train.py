@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 
 from gan.checkpoint import GENERATOR_FILE, read_checkpoint_config
 from gan.cli import main
-from gan.config import R1_EVERY, TrainConfig
+from gan.config import R1_EVERY, ModelConfig, TrainConfig
 from gan.data.folders import load_labelled_folder
 from gan.errors import GanError
 from gan.train import PhasePlan, RunFolder, TrainingDiverged, TrainingPlan, run_training
@@ -44,11 +44,15 @@ def test_training_steps_change_weights_and_losses_are_finite(tmp_path, demo_dir)
     assert not torch.equal(before_d["genre_head.weight"], after_d["genre_head.weight"])
 
 
-def _plan(demo_dir, pretrain_steps=0, steps=6, **train_overrides):
+def _plan(demo_dir, pretrain_steps=0, steps=6, **overrides):
+    """A plan for the tiny model; `overrides` name TrainConfig or ModelConfig fields."""
+    model_fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    model_overrides = {k: v for k, v in overrides.items() if k in model_fields}
+    train_overrides = {k: v for k, v in overrides.items() if k not in model_fields}
     pretrain = (PhasePlan(tiny_train(phase="pretrain", steps=pretrain_steps, **train_overrides),
                           str(demo_dir / "unlabelled")) if pretrain_steps else None)
     finetune = PhasePlan(tiny_train(steps=steps, **train_overrides), str(demo_dir / "labelled")) if steps else None
-    return TrainingPlan(model=tiny_model(), pretrain=pretrain, finetune=finetune)
+    return TrainingPlan(model=tiny_model(**model_overrides), pretrain=pretrain, finetune=finetune)
 
 
 def test_run_folder_tells_the_whole_story(tmp_path, demo_dir):
@@ -101,7 +105,8 @@ def test_an_exported_generator_seeds_finetuning_with_a_fresh_discriminator(tmp_p
 
 
 @pytest.mark.parametrize("overrides", [{"augment": "none"}, {"augment": "translation,cutout"},
-                                       {"d_steps": 2, "r1_gamma": 1.0}], ids=["plain", "augmented", "d-steps-r1"])
+                                       {"d_steps": 2, "r1_gamma": 1.0}, {"genre_classifier": "contrastive"}],
+                         ids=["plain", "augmented", "d-steps-r1", "contrastive"])
 def test_resume_continues_exactly_where_it_stopped(tmp_path, demo_dir, overrides):
     straight = run_training(tmp_path / "straight", _plan(demo_dir, steps=6, checkpoint_every=2, **overrides),
                             progress=False)

@@ -3,10 +3,15 @@ standard deviation, and carrying weights over from one model into another."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from gan.config import ModelConfig
+
+if TYPE_CHECKING:
+    from gan.models.genre_heads import ContrastiveGenreHead, SoftmaxGenreHead
 
 
 def embed_genres(table: nn.Embedding, genres: torch.Tensor) -> torch.Tensor:
@@ -52,10 +57,13 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     """Covers (N, 3, R, R) (and, with a projection term, the genres each is judged as: indices or
-    tag weights, as the generator takes them) -> (realness (N,), genre logits (N, num_genres) or None)."""
+    tag weights, as the generator takes them) -> (realness (N,), the genre head's output or None).
+
+    The genre head's output is what `genre_head.logits` ranks genres by and `genre_head.loss`
+    trains on (see gan.models.genre_heads)."""
 
     config: ModelConfig
-    genre_head: nn.Linear | None
+    genre_head: SoftmaxGenreHead | ContrastiveGenreHead | None
     # Images per minibatch-stddev group; the trainer sets it from the global batch (see `minibatch_stddev`).
     stddev_group: int = 4
 
@@ -85,6 +93,7 @@ def minibatch_stddev(x: torch.Tensor, group_size: int = 4) -> torch.Tensor:
 PER_GENRE_TENSORS = (
     "genre_embedding.weight",  # G: the genre's learned embedding
     "genre_head.weight", "genre_head.bias",  # D: the classifier's logit for the genre
+    "genre_head.proxies.weight",  # D: the contrastive classifier's proxy for the genre
     "genre_projection.parametrizations.weight.original",  # D: the projection embedding
     "genre_projection.parametrizations.weight.0._u",  # its spectral norm's power-iteration vector
 )

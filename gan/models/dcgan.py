@@ -19,6 +19,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from gan.config import ModelConfig
 from gan.models.common import Discriminator, Generator, embed_genres, minibatch_stddev
+from gan.models.genre_heads import build_genre_head
 
 
 def _stage_channels(config: ModelConfig) -> list[int]:
@@ -71,9 +72,7 @@ class DCGANDiscriminator(Discriminator):
         self.features = nn.Sequential(*layers)
         feature_size = (channels[-1] + 1) * 4 * 4  # +1: the minibatch standard deviation channel
         self.adversarial_head = spectral_norm(nn.Linear(feature_size, 1))
-        # The classifier head is not spectrally normalised: it is trained with cross-entropy,
-        # which needs logits free to grow, and it does not feed the adversarial gradient.
-        self.genre_head = nn.Linear(feature_size, config.num_genres) if config.num_genres else None
+        self.genre_head = build_genre_head(config, feature_size)
         self.genre_projection = (spectral_norm(nn.Embedding(config.num_genres, feature_size))
                                  if config.num_genres and config.projection else None)
 
@@ -85,8 +84,8 @@ class DCGANDiscriminator(Discriminator):
             if genres is None:
                 raise ValueError("a projection discriminator needs the genre of each image")
             realness = realness + (embed_genres(self.genre_projection, genres) * features).sum(1)
-        genre_logits = self.genre_head(features) if self.genre_head is not None else None
-        return realness, genre_logits
+        genre_output = self.genre_head(features) if self.genre_head is not None else None
+        return realness, genre_output
 
 
 def _dcgan_init(module: nn.Module) -> None:

@@ -15,8 +15,8 @@ for conditional generation, scaled to what trains in an hour on two CPU cores:
   batch varies less than a real one), one more 3x3 convolution, and a sum over positions. Two
   heads read those features: realness, which includes a projection term (the inner product of a
   learned genre embedding with the features: Miyato & Koyama, 2018) so that a cover is judged
-  real *for its genre*, and the AC-GAN genre classifier, which gives the generator its genre
-  signal.
+  real *for its genre*, and the genre classifier, which gives the generator its genre signal
+  (AC-GAN's softmax, or ReACGAN's contrastive head: `gan.models.genre_heads`).
 
 Widths: `width` w gives the generator 8w channels at 4x4 and 8x8 halving to w at full resolution,
 and the discriminator w at its first block doubling to 8w.
@@ -33,6 +33,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from gan.config import ModelConfig
 from gan.models.common import Discriminator, Generator, embed_genres, minibatch_stddev
+from gan.models.genre_heads import build_genre_head
 
 
 def generator_channels(config: ModelConfig) -> list[int]:
@@ -185,9 +186,7 @@ class ResNetDiscriminator(Discriminator):
         features = channels[-1]
         self.last = spectral_norm(nn.Conv2d(features + 1, features, 3, padding=1))  # +1: minibatch stddev
         self.adversarial_head = spectral_norm(nn.Linear(features, 1))
-        # The classifier head is not spectrally normalised: cross-entropy needs logits free to grow,
-        # and the head does not feed the adversarial gradient.
-        self.genre_head = nn.Linear(features, config.num_genres) if config.num_genres else None
+        self.genre_head = build_genre_head(config, features)
         self.genre_projection = (spectral_norm(nn.Embedding(config.num_genres, features))
                                  if config.num_genres and config.projection else None)
 
@@ -201,5 +200,5 @@ class ResNetDiscriminator(Discriminator):
             if genres is None:
                 raise ValueError("a projection discriminator needs the genre of each image")
             realness = realness + (embed_genres(self.genre_projection, genres) * features).sum(1)
-        genre_logits = self.genre_head(features) if self.genre_head is not None else None
-        return realness, genre_logits
+        genre_output = self.genre_head(features) if self.genre_head is not None else None
+        return realness, genre_output

@@ -250,6 +250,9 @@ class PhaseTrainer:
         self.conditional = model.num_genres > 0
         if self.conditional and data.labels is None:
             raise GanError(f"{data.description.path}: fine-tuning needs genre labels (a folder per genre or a CSV)")
+        if self.conditional and train.tag_sets and model.genre_classifier != "softmax":
+            raise GanError(f"--tag-sets trains on tag weights, which only the softmax genre classifier takes "
+                           f"(got --genre-classifier {model.genre_classifier})")
         self.device = resolve_device(train.device)
         self.world = world if world is not None else current_world()
         local_batch = train.batch_size // self.world.world_size
@@ -269,6 +272,7 @@ class PhaseTrainer:
                                   torch.from_numpy(counts).float().to(self.device))
         self.nets = build_networks(model, train, self.device, self.world)
         self.nets.discriminator.stddev_group = group
+        self.genre_head = self.nets.discriminator.genre_head  # its loss and logits read D's genre output
         self.noise_rng = torch.Generator(self.device).manual_seed(train.seed + 2)
         if train.mode_seeking_weight > 0 and (local_batch % 2 or self.batches.local.start % 2):
             raise GanError(f"--mode-seeking-weight pairs covers within a batch: --batch-size {train.batch_size} "
@@ -314,15 +318,15 @@ class PhaseTrainer:
         with autocast(self.device, self.dtype):
             fake = G(noise, fake_labels)  # with its graph: the G step below reuses it
         r1_due = cfg.r1_gamma > 0 and self.step % R1_EVERY == 0
-        d_loss, d_adv, d_genre, real_score, fake_score, real_logits = self.d_update(real, real_labels, fake,
-                                                                                   fake_labels, r1_due)
+        d_loss, d_adv, d_genre, real_score, fake_score, real_genre = self.d_update(real, real_labels, fake,
+                                                                                  fake_labels, r1_due)
 
         # G step: fool D, and be recognised as the genre asked for. D's weights need no gradient here.
         self.nets.discriminator.requires_grad_(False)
         with autocast(self.device, self.dtype):
-            g_score, fake_logits = self.d_judge(self.augment(fake), fake_labels)
+            g_score, fake_genre = self.d_judge(self.augment(fake), fake_labels)
         g_adv = -g_score.float().mean()
-        g_genre = F.cross_entropy(fake_logits.float(), fake_labels) if self.conditional else g_adv.new_zeros(())
+        g_genre = self.genre_head.loss(fake_genre, fake_labels) if self.conditional else g_adv.new_zeros(())
         g_loss = g_adv + cfg.genre_loss_weight * g_genre
         if cfg.mode_seeking_weight > 0:
             g_spread = mode_seeking_ratio(fake, noise, scale=cfg.mode_seeking_scale)
@@ -345,8 +349,9 @@ class PhaseTrainer:
             if cfg.r1_gamma > 0:
                 stats["d_r1"] = self.last_r1.detach()  # as of the latest step that measured it
             if self.conditional:
-                stats["genre_acc"] = top_genre_is_a_tag(real_logits, real_labels).float().mean()
-                stats["fake_genre_acc"] = top_genre_is_a_tag(fake_logits, fake_labels).float().mean()
+                stats["genre_acc"] = top_genre_is_a_tag(self.genre_head.logits(real_genre), real_labels).float().mean()
+                stats["fake_genre_acc"] = top_genre_is_a_tag(self.genre_head.logits(fake_genre),
+                                                             fake_labels).float().mean()
         return stats
 
     def draw_noise_and_genres(self) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -364,20 +369,20 @@ class PhaseTrainer:
     def d_update(self, real: torch.Tensor, real_labels: torch.Tensor | None, fake: torch.Tensor,
                  fake_labels: torch.Tensor | None, r1_due: bool = False) -> tuple[torch.Tensor, ...]:
         """One step of D: real covers high, fakes low, and the genre of real covers (plus R1 when due).
-        Returns the loss, its parts, and the scores and genre logits the step's statistics need."""
+        Returns the loss, its parts, and the scores and genre output the step's statistics need."""
         D, cfg = self.d_step, self.config
         self.nets.discriminator.requires_grad_(True)
         if r1_due:  # the penalty differentiates D's scores with respect to the real covers
             real = real.detach().requires_grad_(True)
         with autocast(self.device, self.dtype):
             if cfg.compile:
-                real_score, fake_score, real_logits = self.judge_real_and_fake_in_one_pass(D, real, real_labels,
-                                                                                            fake, fake_labels)
+                real_score, fake_score, real_genre = self.judge_real_and_fake_in_one_pass(D, real, real_labels,
+                                                                                           fake, fake_labels)
             else:
-                real_score, real_logits = D(self.augment(real), real_labels)
+                real_score, real_genre = D(self.augment(real), real_labels)
                 fake_score, _ = D(self.augment(fake.detach()), fake_labels)
         d_adv = F.relu(1 - real_score.float()).mean() + F.relu(1 + fake_score.float()).mean()
-        d_genre = F.cross_entropy(real_logits.float(), real_labels) if self.conditional else real_score.new_zeros(())
+        d_genre = self.genre_head.loss(real_genre, real_labels) if self.conditional else real_score.new_zeros(())
         d_loss = d_adv + cfg.genre_loss_weight * d_genre
         if r1_due:
             self.last_r1 = r1_penalty(real_score, real)
@@ -385,7 +390,7 @@ class PhaseTrainer:
         self.nets.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.nets.opt_d.step()
-        return d_loss, d_adv, d_genre, real_score, fake_score, real_logits
+        return d_loss, d_adv, d_genre, real_score, fake_score, real_genre
 
     def extra_d_update(self, real: torch.Tensor, real_labels: torch.Tensor | None) -> None:
         """A D step with fakes of its own, drawn without a graph (no G step follows it)."""
@@ -434,10 +439,10 @@ class PhaseTrainer:
         measured with: the one run of the whole command with one pass (and two other changes)
         measured worse (README, "What each change did", row 5).
         """
-        scores, logits = D(torch.cat([self.augment(real), self.augment(fake.detach())]),
-                           torch.cat([real_labels, fake_labels]) if self.conditional else None)
+        scores, genre = D(torch.cat([self.augment(real), self.augment(fake.detach())]),
+                          torch.cat([real_labels, fake_labels]) if self.conditional else None)
         local = len(real)
-        return scores[:local], scores[local:], logits[:local] if logits is not None else None
+        return scores[:local], scores[local:], genre[:local] if genre is not None else None
 
     @torch.no_grad()
     def update_ema(self) -> None:
