@@ -251,8 +251,8 @@ class PhaseTrainer:
         if self.conditional and data.labels is None:
             raise GanError(f"{data.description.path}: fine-tuning needs genre labels (a folder per genre or a CSV)")
         if self.conditional and train.tag_sets and model.genre_classifier != "softmax":
-            raise GanError(f"--tag-sets trains on tag weights, which only the softmax genre classifier takes "
-                           f"(got --genre-classifier {model.genre_classifier})")
+            raise GanError(f"--tag-sets needs --genre-classifier softmax: the {model.genre_classifier} classifier "
+                           "takes one genre per cover, not tag weights")
         self.device = resolve_device(train.device)
         self.world = world if world is not None else current_world()
         local_batch = train.batch_size // self.world.world_size
