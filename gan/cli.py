@@ -80,6 +80,10 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pixel-noise", action=argparse.BooleanOptionalAction, default=model.pixel_noise,
                         help="per-pixel grain in the ResNet generator, its strength learned per genre "
                              "(default %(default)s)")
+    parser.add_argument("--coordinate-channels", action=argparse.BooleanOptionalAction,
+                        default=model.coordinate_channels,
+                        help="each pixel's x and y beside the features of every ResNet generator block "
+                             "(CoordConv; default %(default)s)")
     parser.add_argument("--projection", action=argparse.BooleanOptionalAction, default=model.projection,
                         help="genre-aware realness in the discriminator (projection discriminator; "
                              "default %(default)s)")
@@ -254,7 +258,7 @@ def plan_from_args(args: argparse.Namespace):
     model = ModelConfig(resolution=args.resolution, latent_dim=args.latent_dim, width=args.width,
                         genre_embedding_dim=args.genre_embedding_dim, projection=args.projection,
                         architecture=args.architecture, pixel_noise=args.pixel_noise,
-                        genre_classifier=args.genre_classifier)
+                        genre_classifier=args.genre_classifier, coordinate_channels=args.coordinate_channels)
     model.validate()
     shared = {name: getattr(args, name) for name in TRAIN_HELP}
     shared.update(channels_last=args.channels_last, compile=args.compile, mode_seeking_cap=args.mode_seeking_cap,

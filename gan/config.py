@@ -61,6 +61,11 @@ class ModelConfig:
     # D's genre classifier: "softmax" (AC-GAN's cross-entropy) or "contrastive" (ReACGAN's
     # data-to-data cross-entropy); see gan.models.genre_heads.
     genre_classifier: str = "softmax"
+    # Two channels holding each pixel's x and y (from -1 to 1) beside the features that every
+    # generator block convolves (CoordConv, Liu et al., 2018): a plain convolution sees no position,
+    # so a circle about a point or a straight edge across the cover must be assembled from what the
+    # padding leaks; with the coordinates, it is a function of them. ResNet generator only.
+    coordinate_channels: bool = False
 
     def validate(self) -> None:
         check_fields(self)
@@ -246,7 +251,8 @@ T = TypeVar("T")
 # Fields added after configs were first written whose default changed what a model or run does: a
 # file without the field was written by a version that did what these values say.
 LEGACY_VALUES: dict[type, dict[str, Any]] = {
-    ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False, "genre_classifier": "softmax"},
+    ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False, "genre_classifier": "softmax",
+                  "coordinate_channels": False},
     TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False,
                   "genre_groups": False, "tag_sets": False, "mode_seeking_scale": 0,
                   "r1_gamma": 0.0, "d_steps": 1},

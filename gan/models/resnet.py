@@ -9,7 +9,8 @@ for conditional generation, scaled to what trains in an hour on two CPU cores:
   pixel evenly over the output, so there is no checkerboard texture of the kind 4x4 transposed
   convolutions with stride 2 leave. The genre enters every batch norm (conditional batch norm):
   its embedding sets a per-channel gain and shift, so it changes style at every scale while the
-  noise keeps the layout (the same noise gives the same composition in every genre).
+  noise keeps the layout (the same noise gives the same composition in every genre). With
+  `coordinate_channels`, each block's first convolution also sees every pixel's x and y.
 * Discriminator: residual blocks of spectrally normalised 3x3 convolutions with average pooling
   down to 4x4, where the minibatch standard deviation is appended (a collapsed generator's
   batch varies less than a real one), one more 3x3 convolution, and a sum over positions. Two
@@ -103,14 +104,25 @@ class PixelNoise(nn.Module):
         return x + strength.to(x.dtype)[:, :, None, None] * grain[:, None]
 
 
+def with_coordinates(x: torch.Tensor) -> torch.Tensor:
+    """x (N, C, H, W) with two channels appended: each pixel's column and row, from -1 to 1."""
+    n, _, h, w = x.shape
+    rows = torch.linspace(-1.0, 1.0, h, device=x.device, dtype=x.dtype)
+    cols = torch.linspace(-1.0, 1.0, w, device=x.device, dtype=x.dtype)
+    grid = torch.stack([cols[None, :].expand(h, w), rows[:, None].expand(h, w)])
+    return torch.cat([x, grid.expand(n, 2, h, w)], dim=1)
+
+
 class UpBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, condition_dim: int, grain: PixelNoise | None = None):
+    def __init__(self, c_in: int, c_out: int, condition_dim: int, grain: PixelNoise | None = None,
+                 coordinates: bool = False):
         super().__init__()
+        self.coordinates = coordinates
         # No biases: every convolution here feeds a batch norm (the next one, or to_rgb's), which
         # removes any constant. Such a bias has no gradient but float rounding, and Adam, dividing by
         # its size, would walk it at random by up to a learning rate per step.
         self.norm1 = ConditionalBatchNorm(c_in, condition_dim)
-        self.conv1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(c_in + 2 * coordinates, c_out, 3, padding=1, bias=False)
         self.norm2 = ConditionalBatchNorm(c_out, condition_dim)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
         self.skip = nn.Conv2d(c_in, c_out, 1, bias=False)
@@ -118,6 +130,8 @@ class UpBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
         h = F.interpolate(F.relu(self.norm1(x, condition)), scale_factor=2.0, mode="nearest")
+        if self.coordinates:
+            h = with_coordinates(h)
         h = self.conv2(F.relu(self.norm2(self.conv1(h), condition)))
         if self.grain is not None:
             h = self.grain(h, noise, condition)
@@ -135,7 +149,8 @@ class ResNetGenerator(Generator):
         # Grain at full resolution only: it is texture of single pixels.
         grain = (PixelNoise(channels[-1], config.resolution, config.latent_dim, condition_dim)
                  if config.pixel_noise else None)
-        self.blocks = nn.ModuleList(UpBlock(a, b, condition_dim, grain if i == len(channels) - 2 else None)
+        self.blocks = nn.ModuleList(UpBlock(a, b, condition_dim, grain if i == len(channels) - 2 else None,
+                                            config.coordinate_channels)
                                     for i, (a, b) in enumerate(zip(channels, channels[1:])))
         self.to_rgb = nn.Sequential(nn.BatchNorm2d(channels[-1]), nn.ReLU(),
                                     nn.Conv2d(channels[-1], 3, 3, padding=1), nn.Tanh())
