@@ -13,7 +13,8 @@ import pytest
 from conftest import ROOT
 from PIL import Image
 
-from gan.cli import main
+from gan.cli import build_parser, main, plan_from_args
+from gan.config import ModelConfig
 
 TINY = ["--resolution", "32", "--width", "8", "--latent-dim", "16", "--genre-embedding-dim", "8",
         "--batch-size", "8", "--device", "cpu", "--precision", "fp32", "--log-every", "2", "--no-progress"]
@@ -56,6 +57,17 @@ def test_demo_data_train_generate(tmp_path):
     a = np.asarray(Image.open(tmp_path / "a" / "jazz" / "00000.png")).astype(int)
     c = np.asarray(Image.open(tmp_path / "c" / "jazz" / "00000.png")).astype(int)
     assert np.abs(a - c).max() <= 8  # fp16 weights: the same image within rounding
+
+
+def test_model_flags_reach_the_plan_and_their_defaults_are_the_configs():
+    def model(*flags):
+        return plan_from_args(build_parser().parse_args(["train", "--out", "run", "--data", "covers", *flags])).model
+
+    assert model() == ModelConfig()
+    flagged = model("--coordinate-channels", "--no-pixel-noise", "--genre-classifier", "contrastive", "--no-projection")
+    assert (flagged.coordinate_channels, flagged.pixel_noise, flagged.genre_classifier, flagged.projection) \
+        == (True, False, "contrastive", False)
+    assert model("--no-coordinate-channels").coordinate_channels is False
 
 
 def test_user_mistakes_are_one_line_errors_with_exit_code_2(tmp_path, capsys):

@@ -6,7 +6,7 @@ from conftest import tiny_model
 
 from gan.config import from_dict, to_dict
 from gan.models import build_discriminator, build_generator, carry_over_weights, minibatch_stddev
-from gan.models.resnet import ConditionalBatchNorm
+from gan.models.resnet import ConditionalBatchNorm, UpBlock, with_coordinates
 
 ARCHITECTURES = ["resnet", "dcgan"]
 
@@ -52,9 +52,10 @@ def test_genre_changes_the_image_for_the_same_noise(architecture):
     assert not torch.allclose(G(noise, torch.tensor([0])), G(noise, torch.tensor([1])))
 
 
-def test_resnet_fine_tuning_starts_as_the_pretrained_model():
-    pre = build_generator(tiny_model())
-    fine = build_generator(tiny_model(genres=["a", "b"]))
+@pytest.mark.parametrize("coordinate_channels", [False, True])
+def test_resnet_fine_tuning_starts_as_the_pretrained_model(coordinate_channels):
+    pre = build_generator(tiny_model(coordinate_channels=coordinate_channels))
+    fine = build_generator(tiny_model(genres=["a", "b"], coordinate_channels=coordinate_channels))
     fresh = carry_over_weights(fine, pre.state_dict())
     assert "genre_embedding.weight" in fresh
     assert all(name.endswith((".gain.weight", ".shift.weight", ".genre_strength.weight"))
@@ -107,6 +108,32 @@ def test_configs_written_before_the_resnet_read_as_dcgan():
     old = {k: v for k, v in to_dict(tiny_model()).items() if k != "architecture"}
     assert from_dict(type(tiny_model()), old).architecture == "dcgan"
     assert tiny_model().architecture == "resnet"
+    before_coordinates = {k: v for k, v in to_dict(tiny_model(coordinate_channels=True)).items()
+                          if k != "coordinate_channels"}
+    assert from_dict(type(tiny_model()), before_coordinates).coordinate_channels is False
+
+
+def test_coordinate_channels_hold_each_pixels_column_and_row():
+    features = torch.randn(2, 3, 4, 5)
+    out = with_coordinates(features)
+    assert out.shape == (2, 5, 4, 5)
+    assert torch.equal(out[:, :3], features)
+    torch.testing.assert_close(out[1, 3], torch.linspace(-1, 1, 5).expand(4, 5))  # x: along the width
+    torch.testing.assert_close(out[1, 4], torch.linspace(-1, 1, 4)[:, None].expand(4, 5))  # y: down
+
+
+@pytest.mark.parametrize("coordinate_channels", [False, True])
+def test_only_a_block_with_coordinates_can_draw_on_a_featureless_input(coordinate_channels):
+    """Features that are the same at every pixel (the case of a flat area) give a flat output away
+    from the border, where the zero padding cannot reach, unless the block sees coordinates."""
+    torch.manual_seed(0)
+    block = UpBlock(4, 4, condition_dim=0, coordinates=coordinate_channels).eval()
+    out = block(torch.ones(1, 4, 8, 8), None, torch.zeros(1, 16))  # 16x16 out
+    interior = out[0, :, 3:-3, 3:-3]  # two 3x3 convolutions after 2x upsampling reach 2 pixels in
+    spread = (interior - interior.mean(dim=(1, 2), keepdim=True)).abs().max()
+    assert (spread > 1e-2) if coordinate_channels else (spread < 1e-6)
+    assert build_generator(tiny_model(coordinate_channels=coordinate_channels)).blocks[0].conv1.in_channels == \
+        build_generator(tiny_model()).blocks[0].conv1.in_channels + 2 * coordinate_channels
 
 
 def test_discriminator_sees_a_collapsed_batch():
