@@ -70,6 +70,8 @@ class ModelConfig:
     def validate(self) -> None:
         check_fields(self)
         check_genre_names(self.genres, "genres")
+        if self.coordinate_channels and self.architecture != "resnet":
+            raise GanError(f"--coordinate-channels is for --architecture resnet, not {self.architecture}")
 
     @property
     def num_genres(self) -> int:

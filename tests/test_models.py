@@ -5,6 +5,7 @@ import torch
 from conftest import tiny_model
 
 from gan.config import from_dict, to_dict
+from gan.errors import GanError
 from gan.models import build_discriminator, build_generator, carry_over_weights, minibatch_stddev
 from gan.models.resnet import ConditionalBatchNorm, UpBlock, with_coordinates
 
@@ -111,6 +112,9 @@ def test_configs_written_before_the_resnet_read_as_dcgan():
     before_coordinates = {k: v for k, v in to_dict(tiny_model(coordinate_channels=True)).items()
                           if k != "coordinate_channels"}
     assert from_dict(type(tiny_model()), before_coordinates).coordinate_channels is False
+    with pytest.raises(GanError, match=r"run\.json: --coordinate-channels is for --architecture resnet, not dcgan"):
+        from_dict(type(tiny_model()), {**before_coordinates, "architecture": "dcgan", "coordinate_channels": True},
+                  "run.json")
 
 
 def test_coordinate_channels_hold_each_pixels_column_and_row():
