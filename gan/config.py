@@ -64,7 +64,8 @@ class ModelConfig:
     # Two channels holding each pixel's x and y (from -1 to 1) beside the features that every
     # generator block convolves (CoordConv, Liu et al., 2018): a plain convolution sees no position,
     # so a circle about a point or a straight edge across the cover must be assembled from what the
-    # padding leaks; with the coordinates, it is a function of them. ResNet generator only.
+    # padding leaks; with the coordinates, it is a function of them. ResNet generator only. Not in the
+    # recipe: no better on two seeds (README, row 18).
     coordinate_channels: bool = False
 
     def validate(self) -> None:
