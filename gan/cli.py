@@ -6,6 +6,7 @@ A user mistake prints one line (`error: ...`) and exits with status 2.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -255,10 +256,9 @@ def cmd_demo_data(args: argparse.Namespace) -> None:
 def plan_from_args(args: argparse.Namespace):
     from gan.train import PhasePlan, TrainingPlan
 
-    model = ModelConfig(resolution=args.resolution, latent_dim=args.latent_dim, width=args.width,
-                        genre_embedding_dim=args.genre_embedding_dim, projection=args.projection,
-                        architecture=args.architecture, pixel_noise=args.pixel_noise,
-                        genre_classifier=args.genre_classifier, coordinate_channels=args.coordinate_channels)
+    # Every architecture field has a flag of its name (_add_train_flags); the genres come from the data.
+    model = ModelConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(ModelConfig)
+                           if field.name != "genres"})
     model.validate()
     shared = {name: getattr(args, name) for name in TRAIN_HELP}
     shared.update(channels_last=args.channels_last, compile=args.compile, mode_seeking_cap=args.mode_seeking_cap,
