@@ -85,6 +85,10 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                         default=model.coordinate_channels,
                         help="each pixel's x and y beside the features of every ResNet generator block "
                              "(CoordConv; default %(default)s)")
+    parser.add_argument("--generator-spectral-norm", action=argparse.BooleanOptionalAction,
+                        default=model.generator_spectral_norm,
+                        help="spectral norm on the ResNet generator's layers as well as the discriminator's "
+                             "(SAGAN, BigGAN; default %(default)s)")
     parser.add_argument("--projection", action=argparse.BooleanOptionalAction, default=model.projection,
                         help="genre-aware realness in the discriminator (projection discriminator; "
                              "default %(default)s)")

@@ -67,12 +67,19 @@ class ModelConfig:
     # padding leaks; with the coordinates, it is a function of them. ResNet generator only. Not in the
     # recipe: no better on two seeds (README, row 18).
     coordinate_channels: bool = False
+    # Spectral norm on the generator's convolutions and its first linear layer too, not only the
+    # discriminator's (SAGAN, Zhang et al., 2019; BigGAN): each layer's gain is held at 1, so no
+    # layer can grow its way into the sudden swings that make one seed's genre fall apart. The
+    # genre parts that start at zero (conditional gains and shifts, grain strength) stay plain:
+    # a zero matrix has no spectral norm to divide by. ResNet generator only.
+    generator_spectral_norm: bool = False
 
     def validate(self) -> None:
         check_fields(self)
         check_genre_names(self.genres, "genres")
-        if self.coordinate_channels and self.architecture != "resnet":
-            raise GanError(f"--coordinate-channels is for --architecture resnet, not {self.architecture}")
+        for name in ("coordinate_channels", "generator_spectral_norm"):
+            if getattr(self, name) and self.architecture != "resnet":
+                raise GanError(f"--{name.replace('_', '-')} is for --architecture resnet, not {self.architecture}")
 
     @property
     def num_genres(self) -> int:
@@ -255,7 +262,7 @@ T = TypeVar("T")
 # file without the field was written by a version that did what these values say.
 LEGACY_VALUES: dict[type, dict[str, Any]] = {
     ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False, "genre_classifier": "softmax",
-                  "coordinate_channels": False},
+                  "coordinate_channels": False, "generator_spectral_norm": False},
     TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False,
                   "genre_groups": False, "tag_sets": False, "mode_seeking_scale": 0,
                   "r1_gamma": 0.0, "d_steps": 1},

@@ -10,7 +10,8 @@ for conditional generation, scaled to what trains in an hour on two CPU cores:
   convolutions with stride 2 leave. The genre enters every batch norm (conditional batch norm):
   its embedding sets a per-channel gain and shift, so it changes style at every scale while the
   noise keeps the layout (the same noise gives the same composition in every genre). With
-  `coordinate_channels`, each block's first convolution also sees every pixel's x and y.
+  `coordinate_channels`, each block's first convolution also sees every pixel's x and y; with
+  `generator_spectral_norm`, its layers are spectrally normalised as the discriminator's are.
 * Discriminator: residual blocks of spectrally normalised 3x3 convolutions with average pooling
   down to 4x4, where the minibatch standard deviation is appended (a collapsed generator's
   batch varies less than a real one), one more 3x3 convolution, and a sum over positions. Two
@@ -162,6 +163,10 @@ class ResNetGenerator(Generator):
                 nn.init.xavier_uniform_(module.weight)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
+        if config.generator_spectral_norm:
+            for module in list(self.modules()):
+                if isinstance(module, (nn.Conv2d, nn.Linear)) and module not in conditional_parts:
+                    spectral_norm(module)
 
     def first_features(self, noise: torch.Tensor, embedding: torch.Tensor | None) -> torch.Tensor:
         return self.seed(noise)
