@@ -48,7 +48,8 @@ def test_demo_data_train_generate(tmp_path):
     for i in range(3):
         a = np.asarray(Image.open(tmp_path / "a" / "jazz" / f"{i:05d}.png"))
         b = np.asarray(Image.open(tmp_path / "b" / "jazz" / f"{i:05d}.png"))
-        assert a.shape == (32, 32, 3) and np.array_equal(a, b)
+        assert a.shape == (32, 32, 3)
+        assert np.array_equal(a, b), f"{(a != b).sum()} of {a.size} values differ, by up to {np.abs(a - b.astype(int)).max()}"
 
     exported = tmp_path / "exported"
     out = gan("export", "--checkpoint", run, "--out", exported, "--fp16")
@@ -64,9 +65,10 @@ def test_model_flags_reach_the_plan_and_their_defaults_are_the_configs():
         return plan_from_args(build_parser().parse_args(["train", "--out", "run", "--data", "covers", *flags])).model
 
     assert model() == ModelConfig()
-    flagged = model("--coordinate-channels", "--no-pixel-noise", "--genre-classifier", "contrastive", "--no-projection")
-    assert (flagged.coordinate_channels, flagged.pixel_noise, flagged.genre_classifier, flagged.projection) \
-        == (True, False, "contrastive", False)
+    flagged = model("--coordinate-channels", "--no-pixel-noise", "--genre-classifier", "contrastive", "--no-projection",
+                    "--generator-spectral-norm")
+    assert (flagged.coordinate_channels, flagged.pixel_noise, flagged.genre_classifier, flagged.projection,
+            flagged.generator_spectral_norm) == (True, False, "contrastive", False, True)
     assert model("--no-coordinate-channels").coordinate_channels is False
 
 

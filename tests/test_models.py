@@ -53,10 +53,11 @@ def test_genre_changes_the_image_for_the_same_noise(architecture):
     assert not torch.allclose(G(noise, torch.tensor([0])), G(noise, torch.tensor([1])))
 
 
-@pytest.mark.parametrize("coordinate_channels", [False, True])
-def test_resnet_fine_tuning_starts_as_the_pretrained_model(coordinate_channels):
-    pre = build_generator(tiny_model(coordinate_channels=coordinate_channels))
-    fine = build_generator(tiny_model(genres=["a", "b"], coordinate_channels=coordinate_channels))
+@pytest.mark.parametrize("options", [{}, {"coordinate_channels": True}, {"generator_spectral_norm": True}],
+                         ids=["plain", "coordinates", "spectral-norm"])
+def test_resnet_fine_tuning_starts_as_the_pretrained_model(options):
+    pre = build_generator(tiny_model(**options))
+    fine = build_generator(tiny_model(genres=["a", "b"], **options))
     fresh = carry_over_weights(fine, pre.state_dict())
     assert "genre_embedding.weight" in fresh
     assert all(name.endswith((".gain.weight", ".shift.weight", ".genre_strength.weight"))
@@ -115,6 +116,30 @@ def test_configs_written_before_the_resnet_read_as_dcgan():
     with pytest.raises(GanError, match=r"run\.json: --coordinate-channels is for --architecture resnet, not dcgan"):
         from_dict(type(tiny_model()), {**before_coordinates, "architecture": "dcgan", "coordinate_channels": True},
                   "run.json")
+    assert from_dict(type(tiny_model()), before_coordinates).generator_spectral_norm is False
+    with pytest.raises(GanError, match="--generator-spectral-norm is for --architecture resnet, not dcgan"):
+        from_dict(type(tiny_model()), {**before_coordinates, "architecture": "dcgan",
+                                       "generator_spectral_norm": True})
+
+
+def test_generator_spectral_norm_holds_every_layer_but_the_zero_started_genre_parts_at_gain_one():
+    torch.manual_seed(0)
+    G = build_generator(tiny_model(genres=["a", "b"], generator_spectral_norm=True))
+    normalised = {name.removesuffix(".parametrizations.weight.original") for name, _ in G.named_parameters()
+                  if name.endswith(".parametrizations.weight.original")}
+    layers = {name for name, m in G.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))}
+    # A zero matrix has no spectral norm to divide by: these start at zero and stay plain.
+    plain = {name for name in layers if name.endswith((".gain", ".shift", ".genre_strength"))}
+    assert plain and normalised == layers - plain
+    G.train()
+    noise = torch.randn(8, G.config.latent_dim)
+    for _ in range(100):  # training's forward passes run the power iteration (one step each)
+        images = G(noise, torch.tensor([0, 1] * 4))
+    assert torch.isfinite(images).all()
+    for name in normalised:
+        weight = G.get_submodule(name).weight  # the normalised weight the layer uses
+        torch.testing.assert_close(torch.linalg.matrix_norm(weight.flatten(1), ord=2), torch.tensor(1.0),
+                                   atol=0.02, rtol=0)
 
 
 def test_coordinate_channels_hold_each_pixels_column_and_row():
