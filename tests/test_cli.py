@@ -49,7 +49,8 @@ def test_demo_data_train_generate(tmp_path):
         a = np.asarray(Image.open(tmp_path / "a" / "jazz" / f"{i:05d}.png"))
         b = np.asarray(Image.open(tmp_path / "b" / "jazz" / f"{i:05d}.png"))
         assert a.shape == (32, 32, 3)
-        assert np.array_equal(a, b), f"{(a != b).sum()} of {a.size} values differ, by up to {np.abs(a - b.astype(int)).max()}"
+        assert np.array_equal(a, b), \
+            f"{(a != b).sum()} of {a.size} values differ, by up to {np.abs(a - b.astype(int)).max()}"
 
     exported = tmp_path / "exported"
     out = gan("export", "--checkpoint", run, "--out", exported, "--fp16")

@@ -106,7 +106,8 @@ def test_an_exported_generator_seeds_finetuning_with_a_fresh_discriminator(tmp_p
 
 @pytest.mark.parametrize("overrides", [{"augment": "none"},
                                        {"augment": "translation,cutout", "coordinate_channels": True},
-                                       {"d_steps": 2, "r1_gamma": 1.0}, {"genre_classifier": "contrastive", "generator_spectral_norm": True}],
+                                       {"d_steps": 2, "r1_gamma": 1.0},
+                                       {"genre_classifier": "contrastive", "generator_spectral_norm": True}],
                          ids=["plain", "augmented-coordinates", "d-steps-r1", "contrastive-generator-sn"])
 def test_resume_continues_exactly_where_it_stopped(tmp_path, demo_dir, overrides):
     straight = run_training(tmp_path / "straight", _plan(demo_dir, steps=6, checkpoint_every=2, **overrides),
