@@ -71,7 +71,8 @@ class ModelConfig:
     # discriminator's (SAGAN, Zhang et al., 2019; BigGAN): each layer's gain is held at 1, so no
     # layer can grow its way into the sudden swings that make one seed's genre fall apart. The
     # genre parts that start at zero (conditional gains and shifts, grain strength) stay plain:
-    # a zero matrix has no spectral norm to divide by. ResNet generator only.
+    # a zero matrix has no spectral norm to divide by. ResNet generator only. Not in the recipe:
+    # worse on both seeds (README, row 19).
     generator_spectral_norm: bool = False
 
     def validate(self) -> None:
