@@ -328,7 +328,7 @@ def test_train_and_runs_pages_with_finished_runs(server, page):
     _settle(page, "Train")
     expect(page.get_by_text("w16: finished · pre-training 2/2 · fine-tuning 6/6")).to_be_visible()
     page.get_by_text("Advanced: every other training option").click()
-    # The expander's 32 inputs render one after another: on a loaded machine (CI beside a
+    # The expander's 33 inputs render one after another: on a loaded machine (CI beside a
     # training run) the last of them took longer than the default 5 s.
     expect(page.get_by_text("Mode seeking weight")).to_be_visible(timeout=60000)
     _screenshot(page, "train-with-runs")
