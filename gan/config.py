@@ -65,14 +65,16 @@ class ModelConfig:
     # generator block convolves (CoordConv, Liu et al., 2018): a plain convolution sees no position,
     # so a circle about a point or a straight edge across the cover must be assembled from what the
     # padding leaks; with the coordinates, it is a function of them. ResNet generator only. Not in the
-    # recipe: no better on two seeds (README, row 18).
+    # recipe yet: no better than the shipped checkpoint on two seeds, better than the recipe trained
+    # again on the same machine (one seed; README, row 18).
     coordinate_channels: bool = False
     # Spectral norm on the generator's convolutions and its first linear layer too, not only the
     # discriminator's (SAGAN, Zhang et al., 2019; BigGAN): each layer's gain is held at 1, so no
     # layer can grow its way into the sudden swings that make one seed's genre fall apart. The
     # genre parts that start at zero (conditional gains and shifts, grain strength) stay plain:
-    # a zero matrix has no spectral norm to divide by. ResNet generator only. Not in the recipe:
-    # worse on both seeds (README, row 19).
+    # a zero matrix has no spectral norm to divide by. ResNet generator only. Not in the recipe
+    # yet: worse than the shipped checkpoint on both seeds, better than the recipe trained again on
+    # the same machine (one seed; README, row 19).
     generator_spectral_norm: bool = False
 
     def validate(self) -> None:
