@@ -164,6 +164,9 @@ class ResNetGenerator(Generator):
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
         if config.generator_spectral_norm:
+            # A pass of its own, after every weight is drawn: spectral_norm draws its power-iteration
+            # vectors from the same generator, and interleaving them would change every initial weight
+            # (and the measured runs of README row 19 with them).
             for module in list(self.modules()):
                 if isinstance(module, (nn.Conv2d, nn.Linear)) and module not in conditional_parts:
                     spectral_norm(module)
