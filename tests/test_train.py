@@ -401,6 +401,20 @@ def test_a_run_that_failed_before_training_leaves_nothing_in_the_way(tmp_path, d
         run_training(never.path, plan, progress=False)
 
 
+
+@pytest.mark.parametrize("change, fix", [(dict(generator_spectral_norm=True), "--no-generator-spectral-norm"),
+                                         (dict(architecture="dcgan"), "--architecture resnet")])
+def test_init_from_a_model_whose_layers_differ_is_refused_with_the_flag_to_pass(tmp_path, demo_dir, tiny_run,
+                                                                                change, fix):
+    """Weights carry over by name and shape: a generator with other layer names (spectral norm) or
+    another architecture would hand over next to nothing, so the run is refused before it starts."""
+    plan = _plan(demo_dir, steps=2, **change)
+    plan.init_from = str(tiny_run)
+    field = next(iter(change))
+    with pytest.raises(GanError, match=f"its {field} is {getattr(ModelConfig(), field)}, .* pass {fix}$"):
+        run_training(tmp_path / "run", plan, progress=False)
+    assert not (tmp_path / "run").exists()
+
 def test_a_checkpoint_replacement_cut_short_is_recovered_and_temporaries_are_swept(tmp_path, demo_dir, caplog):
     """What kill -9 can leave in a run folder, and what the next start makes of it."""
     run = RunFolder(tmp_path / "run")

@@ -401,8 +401,16 @@ def _extend(run: RunFolder, plan: TrainingPlan, steps: int, write: bool) -> None
         write_json(run.config_path, plan.to_json())
 
 
+# Settings that reshape or rename the generator's layers: weights are carried over by name and shape,
+# so a checkpoint that differs in one of them would hand over few layers or none (spectral norm
+# renames `conv.weight` to `conv.parametrizations.weight.original`).
+MUST_MATCH_TO_SEED = ("resolution", "latent_dim", "width", "architecture", "generator_spectral_norm")
+
+
 def _check_compatible(source: ModelConfig, target: ModelConfig, path: Path) -> None:
-    for name in ("resolution", "latent_dim", "width"):
-        if getattr(source, name) != getattr(target, name):
-            raise GanError(f"{path}: its {name} is {getattr(source, name)}, this run's is {getattr(target, name)}; "
-                           f"pass --{name.replace('_', '-')} {getattr(source, name)}")
+    for name in MUST_MATCH_TO_SEED:
+        theirs, ours = getattr(source, name), getattr(target, name)
+        if theirs != ours:
+            flag = name.replace("_", "-")
+            fix = (f"--{flag}" if theirs else f"--no-{flag}") if isinstance(theirs, bool) else f"--{flag} {theirs}"
+            raise GanError(f"{path}: its {name} is {theirs}, this run's is {ours}; pass {fix}")
