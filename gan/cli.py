@@ -81,10 +81,10 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pixel-noise", action=argparse.BooleanOptionalAction, default=model.pixel_noise,
                         help="per-pixel grain in the ResNet generator, its strength learned per genre "
                              "(default %(default)s)")
-    parser.add_argument("--coordinate-channels", action=argparse.BooleanOptionalAction,
-                        default=model.coordinate_channels,
+    # None: the architecture decides (on for resnet, where the recipe has it; dcgan has no blocks for it).
+    parser.add_argument("--coordinate-channels", action=argparse.BooleanOptionalAction, default=None,
                         help="each pixel's x and y beside the features of every ResNet generator block "
-                             "(CoordConv; default %(default)s)")
+                             f"(CoordConv; default {model.coordinate_channels} for resnet, False for dcgan)")
     parser.add_argument("--generator-spectral-norm", action=argparse.BooleanOptionalAction,
                         default=model.generator_spectral_norm,
                         help="spectral norm on the ResNet generator's layers as well as the discriminator's "
@@ -261,8 +261,11 @@ def plan_from_args(args: argparse.Namespace):
     from gan.train import PhasePlan, TrainingPlan
 
     # Every architecture field has a flag of its name (_add_train_flags); the genres come from the data.
-    model = ModelConfig(**{field.name: getattr(args, field.name) for field in dataclasses.fields(ModelConfig)
-                           if field.name != "genres"})
+    fields = {field.name: getattr(args, field.name) for field in dataclasses.fields(ModelConfig)
+              if field.name != "genres"}
+    if fields["coordinate_channels"] is None:
+        fields["coordinate_channels"] = ModelConfig.coordinate_channels and args.architecture == "resnet"
+    model = ModelConfig(**fields)
     model.validate()
     shared = {name: getattr(args, name) for name in TRAIN_HELP}
     shared.update(channels_last=args.channels_last, compile=args.compile, mode_seeking_cap=args.mode_seeking_cap,

@@ -64,10 +64,10 @@ class ModelConfig:
     # Two channels holding each pixel's x and y (from -1 to 1) beside the features that every
     # generator block convolves (CoordConv, Liu et al., 2018): a plain convolution sees no position,
     # so a circle about a point or a straight edge across the cover must be assembled from what the
-    # padding leaks; with the coordinates, it is a function of them. ResNet generator only. Not in the
-    # recipe yet: no better than the shipped checkpoint on two seeds, better than the recipe trained
-    # again on the same machine (one seed; README, row 18).
-    coordinate_channels: bool = False
+    # padding leaks; with the coordinates, it is a function of them. ResNet generator only (the
+    # command line turns it off for --architecture dcgan unless asked). In the recipe since row 20 of
+    # the README's table: better than the recipe without it on two seeds each, trained on one machine.
+    coordinate_channels: bool = True
     # Spectral norm on the generator's convolutions and its first linear layer too, not only the
     # discriminator's (SAGAN, Zhang et al., 2019; BigGAN): each layer's gain is held at 1, so no
     # layer can grow its way into the sudden swings that make one seed's genre fall apart. The

@@ -15,6 +15,7 @@ from PIL import Image
 
 from gan.cli import build_parser, main, plan_from_args
 from gan.config import ModelConfig
+from gan.errors import GanError
 
 TINY = ["--resolution", "32", "--width", "8", "--latent-dim", "16", "--genre-embedding-dim", "8",
         "--batch-size", "8", "--device", "cpu", "--precision", "fp32", "--log-every", "2", "--no-progress"]
@@ -66,11 +67,15 @@ def test_model_flags_reach_the_plan_and_their_defaults_are_the_configs():
         return plan_from_args(build_parser().parse_args(["train", "--out", "run", "--data", "covers", *flags])).model
 
     assert model() == ModelConfig()
-    flagged = model("--coordinate-channels", "--no-pixel-noise", "--genre-classifier", "contrastive", "--no-projection",
-                    "--generator-spectral-norm")
+    flagged = model("--no-coordinate-channels", "--no-pixel-noise", "--genre-classifier", "contrastive",
+                    "--no-projection", "--generator-spectral-norm")
     assert (flagged.coordinate_channels, flagged.pixel_noise, flagged.genre_classifier, flagged.projection,
-            flagged.generator_spectral_norm) == (True, False, "contrastive", False, True)
-    assert model("--no-coordinate-channels").coordinate_channels is False
+            flagged.generator_spectral_norm) == (False, False, "contrastive", False, True)
+    assert model("--coordinate-channels").coordinate_channels is True
+    # The coordinates are the ResNet's: DCGAN goes without them unless asked, and then says why not.
+    assert model("--architecture", "dcgan").coordinate_channels is False
+    with pytest.raises(GanError, match="^--coordinate-channels is for --architecture resnet, not dcgan$"):
+        model("--architecture", "dcgan", "--coordinate-channels")
 
 
 def test_user_mistakes_are_one_line_errors_with_exit_code_2(tmp_path, capsys):

@@ -107,7 +107,8 @@ def test_projection_makes_realness_depend_on_the_genre(architecture):
 
 
 def test_configs_written_before_the_resnet_read_as_dcgan():
-    old = {k: v for k, v in to_dict(tiny_model()).items() if k != "architecture"}
+    later_fields = ("architecture", "coordinate_channels", "generator_spectral_norm")  # added after the ResNet
+    old = {k: v for k, v in to_dict(tiny_model()).items() if k not in later_fields}
     assert from_dict(type(tiny_model()), old).architecture == "dcgan"
     assert tiny_model().architecture == "resnet"
     before_coordinates = {k: v for k, v in to_dict(tiny_model(coordinate_channels=True)).items()
@@ -162,7 +163,7 @@ def test_only_a_block_with_coordinates_can_draw_on_a_featureless_input(coordinat
     spread = (interior - interior.mean(dim=(1, 2), keepdim=True)).abs().max()
     assert (spread > 1e-2) if coordinate_channels else (spread < 1e-6)
     assert build_generator(tiny_model(coordinate_channels=coordinate_channels)).blocks[0].conv1.in_channels == \
-        build_generator(tiny_model()).blocks[0].conv1.in_channels + 2 * coordinate_channels
+        build_generator(tiny_model(coordinate_channels=False)).blocks[0].conv1.in_channels + 2 * coordinate_channels
 
 
 def test_discriminator_sees_a_collapsed_batch():
@@ -197,7 +198,7 @@ def test_every_per_genre_tensor_is_listed_and_moves_by_genre_name():
 
 def test_a_checkpoint_from_before_the_resnet_loads_and_generates(tmp_path):
     """The bundled checkpoint of earlier versions: format 1, a DCGAN, its config without the fields
-    added since (architecture, pixel_noise)."""
+    added since (architecture, pixel_noise, coordinate_channels, generator_spectral_norm)."""
     import json
 
     from safetensors.torch import save_file
@@ -205,9 +206,10 @@ def test_a_checkpoint_from_before_the_resnet_loads_and_generates(tmp_path):
     from gan.checkpoint import checkpoint_config
     from gan.sampling import load_generator
 
-    model = tiny_model(genres=["jazz", "rock"], architecture="dcgan", projection=False, pixel_noise=False)
+    model = tiny_model(genres=["jazz", "rock"], architecture="dcgan", projection=False, pixel_noise=False,
+                       coordinate_channels=False)
     config = checkpoint_config(model, None, None, "finetune", 10, ema=True)
-    for name in ("architecture", "pixel_noise"):
+    for name in ("architecture", "pixel_noise", "coordinate_channels", "generator_spectral_norm"):
         del config["model"][name]
     (tmp_path / "config.json").write_text(json.dumps(config))
     torch.manual_seed(0)
