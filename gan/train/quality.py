@@ -12,10 +12,13 @@ What is measured, on the EMA generator with fixed noise (`eval_covers` covers pe
 * within-genre diversity: mean MS-SSIM of random pairs, generated minus real
   (`msssim_gap_max`: the largest excess over real; above 0 means less varied than real covers).
 
-**The score** that picks the best checkpoint is `realism_mean`, the mean over genres of the
-per-genre Frechet ratio (lower is better). One number suffices because a genre's Frechet
-distance grows both when its covers look like another genre's (low fidelity) and when they vary
-less than real ones (collapse) or are smeared or noisy (off the real covers' manifold).
+**The score** that picks the best checkpoint is `realism_ratio`, the Frechet ratio of all genres'
+covers pooled. A genre's ratio on its own rests on `eval_covers` covers (100) and divides by the
+floor of two such draws, which is smallest, so noisiest, where real covers are nearly one image
+(classical, metal): the mean of per-genre ratios follows those genres' sampling noise. Pooled, the
+distance rests on every genre's covers at once. It replaced the per-genre mean (`realism_mean`)
+after both were checked against three held-out judges (README, "Quality during training").
+Fidelity and diversity are logged beside it.
 The best checkpoint so far is written to `checkpoints/best` (a complete checkpoint, never
 pruned); its config.json carries the evaluation row under "quality".
 """
@@ -37,7 +40,7 @@ from gan.models import Generator
 from gan.sampling import to_uint8
 
 log = logging.getLogger(__name__)
-SCORE = "realism_mean"
+SCORE = "realism_ratio"
 JUDGE_COVERS_PER_GENRE = 500
 JUDGE_STEPS = JudgeConfig.steps
 MSSSIM_PAIRS = 100
