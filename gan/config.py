@@ -72,9 +72,9 @@ class ModelConfig:
     # discriminator's (SAGAN, Zhang et al., 2019; BigGAN): each layer's gain is held at 1, so no
     # layer can grow its way into the sudden swings that make one seed's genre fall apart. The
     # genre parts that start at zero (conditional gains and shifts, grain strength) stay plain:
-    # a zero matrix has no spectral norm to divide by. ResNet generator only. Not in the recipe
-    # yet: worse than the shipped checkpoint on both seeds, better than the recipe trained again on
-    # the same machine (one seed; README, row 19).
+    # a zero matrix has no spectral norm to divide by. ResNet generator only. Not in the recipe:
+    # better than row 2's recipe on two seeds (README, row 19), but beside the coordinate channels
+    # worse than they are alone (row 21, one seed).
     generator_spectral_norm: bool = False
 
     def validate(self) -> None:
