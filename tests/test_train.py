@@ -404,11 +404,13 @@ def test_a_run_that_failed_before_training_leaves_nothing_in_the_way(tmp_path, d
 
 @pytest.mark.parametrize("change, fix", [(dict(generator_spectral_norm=True), "--no-generator-spectral-norm"),
                                          (dict(architecture="dcgan", coordinate_channels=False),
-                                          "--architecture resnet")])
+                                          "--architecture resnet"),
+                                         (dict(coordinate_channels=False), "--coordinate-channels")])
 def test_init_from_a_model_whose_layers_differ_is_refused_with_the_flag_to_pass(tmp_path, demo_dir, tiny_run,
                                                                                 change, fix):
-    """Weights carry over by name and shape: a generator with other layer names (spectral norm) or
-    another architecture would hand over next to nothing, so the run is refused before it starts."""
+    """Weights carry over by name and shape: a generator with other layer names (spectral norm),
+    widths (coordinate channels) or architecture would hand over little or nothing, so the run is
+    refused before it starts."""
     plan = _plan(demo_dir, steps=2, **change)
     plan.init_from = str(tiny_run)
     field = next(iter(change))

@@ -17,7 +17,7 @@ covers pooled. A genre's ratio on its own rests on `eval_covers` covers (100) an
 floor of two such draws, which is smallest, so noisiest, where real covers are nearly one image
 (classical, metal): the mean of per-genre ratios follows those genres' sampling noise. Pooled, the
 distance rests on every genre's covers at once. It replaced the per-genre mean (`realism_mean`)
-after both were checked against three held-out judges (README, "Quality during training").
+after both were checked against three held-out judges (README, "Choosing the best checkpoint").
 Fidelity and diversity are logged beside it.
 The best checkpoint so far is written to `checkpoints/best` (a complete checkpoint, never
 pruned); its config.json carries the evaluation row under "quality".
