@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gan.config import GENRE_CLASSIFIERS, R1_EVERY, ModelConfig, TrainConfig
+from gan.config import GENRE_CLASSIFIERS, R1_EVERY, RESNET_ONLY, ModelConfig, TrainConfig
 from gan.errors import GanError
 
 log = logging.getLogger("gan")
@@ -263,8 +263,9 @@ def plan_from_args(args: argparse.Namespace):
     # Every architecture field has a flag of its name (_add_train_flags); the genres come from the data.
     fields = {field.name: getattr(args, field.name) for field in dataclasses.fields(ModelConfig)
               if field.name != "genres"}
-    if fields["coordinate_channels"] is None:
-        fields["coordinate_channels"] = ModelConfig.coordinate_channels and args.architecture == "resnet"
+    for name in RESNET_ONLY:  # a flag whose default is None: the default where the architecture has it
+        if fields[name] is None:
+            fields[name] = getattr(ModelConfig, name) and args.architecture == "resnet"
     model = ModelConfig(**fields)
     model.validate()
     shared = {name: getattr(args, name) for name in TRAIN_HELP}

@@ -33,6 +33,7 @@ PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda")
 AUGMENTATIONS = ("translation", "cutout")  # see gan.train.augment
 ARCHITECTURES = ("resnet", "dcgan")  # see gan.models
+RESNET_ONLY = ("coordinate_channels", "generator_spectral_norm")  # ModelConfig switches DCGAN lacks
 GENRE_CLASSIFIERS = ("softmax", "contrastive")  # see gan.models.genre_heads
 MAX_GENRES = 1000
 MAX_GENRE_NAME = 64
@@ -80,7 +81,7 @@ class ModelConfig:
     def validate(self) -> None:
         check_fields(self)
         check_genre_names(self.genres, "genres")
-        for name in ("coordinate_channels", "generator_spectral_norm"):
+        for name in RESNET_ONLY:
             if getattr(self, name) and self.architecture != "resnet":
                 raise GanError(f"--{name.replace('_', '-')} is for --architecture resnet, not {self.architecture}")
 

@@ -401,7 +401,6 @@ def test_a_run_that_failed_before_training_leaves_nothing_in_the_way(tmp_path, d
         run_training(never.path, plan, progress=False)
 
 
-
 @pytest.mark.parametrize("change, fix", [(dict(generator_spectral_norm=True), "--no-generator-spectral-norm"),
                                          (dict(architecture="dcgan", coordinate_channels=False),
                                           "--architecture resnet"),
