@@ -378,6 +378,26 @@ def test_the_form_offers_every_training_option_with_its_default(runs_dir, monkey
     assert at.number_input(key="train_sample_every").value == TrainConfig().sample_every
 
 
+def test_the_form_leaves_a_resnet_box_at_its_default_to_the_architecture_chosen(demo_dir):
+    """The form passes every option; DCGAN with the coordinate-channels box left ticked (its ResNet
+    default) trains without them, as on the command line; a ResNet box the user ticked is refused."""
+    from gan.cli import plan_from_args
+    from gan.errors import GanError
+    from gan.train.options import _train_parser, train_options, training_args
+
+    def model(values):
+        args = training_args(values, str(demo_dir / "labelled"), 2)
+        return plan_from_args(_train_parser().parse_args([*args, "--out", "unused"])).model
+
+    defaults = {option.name: option.default for option in train_options()}
+    assert defaults["coordinate_channels"] is True and model(defaults).coordinate_channels is True
+    dcgan = {**defaults, "architecture": "dcgan"}
+    assert (model(dcgan).architecture, model(dcgan).coordinate_channels) == ("dcgan", False)
+    assert model({**dcgan, "coordinate_channels": False}).coordinate_channels is False
+    with pytest.raises(GanError, match="^--generator-spectral-norm is for --architecture resnet, not dcgan$"):
+        model({**dcgan, "generator_spectral_norm": True})
+
+
 def finished_run(runs_dir, demo_dir, name="two", **train):
     from gan.train import PhasePlan, TrainingPlan, run_training
 

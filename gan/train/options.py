@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gan.config import PRECISIONS, SUPPORTED_RESOLUTIONS, ModelConfig, TrainConfig
+from gan.config import PRECISIONS, RESNET_ONLY, SUPPORTED_RESOLUTIONS, ModelConfig, TrainConfig
 from gan.errors import GanError
 from gan.train.launcher import PROJECT_ROOT, launch, run_status
 from gan.train.run import validate_run_name
@@ -107,8 +107,13 @@ def resolve_user_path(text: str) -> Path:
 
 def _option_args(values: dict[str, Any]) -> list[str]:
     args = []
+    resnet = values.get("architecture", ModelConfig.architecture) == "resnet"
     for option in train_options():
         value = values.get(option.name, option.default)
+        if option.name in RESNET_ONLY and not resnet and value == option.default:
+            # A ResNet switch left at its (ResNet) default: the CLI turns it off for the architecture
+            # chosen, as it does when the flag is not given; only a changed box is the user's request.
+            continue
         if option.switch:
             args.append(option.flag if value else "--no-" + option.flag[2:])
         elif option.kind is bool:  # a plain type=bool flag reads any non-empty text as True
