@@ -46,12 +46,18 @@ def test_demo_data_train_generate(tmp_path):
     gan("generate", "--checkpoint", run, "--n", 3, "--seed", 1, "--out", tmp_path / "b", "--genre", "jazz")
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.png"))
     assert [str(f) for f in files] == [f"{g}/{i:05d}.png" for g in ("jazz", "rock") for i in range(3)]
+    # The same covers, whether one genre or all were asked for. Two processes are not promised the
+    # same last bit from the CPU's convolution kernels: a clean-clone CI once saw 2 of 3,072 values
+    # one level apart (never reproduced on this machine). Rock's covers, from the same noise, show
+    # how far apart two different covers are.
     for i in range(3):
-        a = np.asarray(Image.open(tmp_path / "a" / "jazz" / f"{i:05d}.png"))
-        b = np.asarray(Image.open(tmp_path / "b" / "jazz" / f"{i:05d}.png"))
+        a, b, rock = (np.asarray(Image.open(tmp_path / folder / f"{i:05d}.png")).astype(int)
+                      for folder in ("a/jazz", "b/jazz", "a/rock"))
         assert a.shape == (32, 32, 3)
-        assert np.array_equal(a, b), \
-            f"{(a != b).sum()} of {a.size} values differ, by up to {np.abs(a - b.astype(int)).max()}"
+        differ = a != b
+        assert np.abs(a - b).max() <= 1 and differ.mean() < 0.01, \
+            f"{differ.sum()} of {a.size} values differ, by up to {np.abs(a - b).max()}"
+        assert (a != rock).mean() > 0.1
 
     exported = tmp_path / "exported"
     out = gan("export", "--checkpoint", run, "--out", exported, "--fp16")
