@@ -7,7 +7,7 @@ from conftest import tiny_model
 from gan.config import from_dict, to_dict
 from gan.errors import GanError
 from gan.models import build_discriminator, build_generator, carry_over_weights, minibatch_stddev
-from gan.models.resnet import ConditionalBatchNorm, UpBlock, with_coordinates
+from gan.models.resnet import ConditionalBatchNorm, PixelNoise, UpBlock, with_coordinates
 
 ARCHITECTURES = ["resnet", "dcgan"]
 
@@ -164,6 +164,21 @@ def test_only_a_block_with_coordinates_can_draw_on_a_featureless_input(coordinat
     assert (spread > 1e-2) if coordinate_channels else (spread < 1e-6)
     assert build_generator(tiny_model(coordinate_channels=coordinate_channels)).blocks[0].conv1.in_channels == \
         build_generator(tiny_model(coordinate_channels=False)).blocks[0].conv1.in_channels + 2 * coordinate_channels
+
+
+def test_grain_lies_where_the_noise_vector_says_under_autocast_too():
+    """The same noise vector takes the same window of the grain field whether the generator runs in
+    bf16 (mixed-precision training) or fp32 (generating), so training and generating agree."""
+    grain = PixelNoise(channels=1, resolution=32, latent_dim=16, condition_dim=0)
+    with torch.no_grad():
+        grain.strength.fill_(1.0)
+    noise = torch.randn(64, 16, generator=torch.Generator().manual_seed(0))
+    flat = torch.zeros(64, 1, 32, 32)
+    fp32 = grain(flat, noise, None)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = grain(flat.bfloat16(), noise, None)
+    assert torch.equal(mixed.float(), fp32.bfloat16().float())
+    assert len({tuple(window[0, :2, :2].flatten().tolist()) for window in fp32}) > 60  # nearly every cover its own
 
 
 def test_discriminator_sees_a_collapsed_batch():

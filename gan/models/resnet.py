@@ -94,8 +94,11 @@ class PixelNoise(nn.Module):
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
         n, _, h, w = x.shape
-        # Where each cover's window lies: a fixed function of its noise vector, spread evenly.
-        offsets = ((noise.float() @ self.placement).remainder(1.0) * (self.field.shape[0] - h)).long()
+        # Where each cover's window lies: a fixed function of its noise vector, spread evenly. Rounded
+        # down, so a last-bit difference in the product can move the window a pixel: float64 keeps the
+        # product out of autocast's bf16 (training) and TF32 (GPU), and its rounding far from the edges.
+        placed = noise.double() @ self.placement.double()
+        offsets = (placed.remainder(1.0) * (self.field.shape[0] - h)).long()
         rows = offsets[:, :1] + torch.arange(h, device=x.device)  # (N, H)
         cols = offsets[:, 1:] + torch.arange(w, device=x.device)  # (N, W)
         grain = self.field[rows[:, :, None], cols[:, None, :]].to(x.dtype)  # (N, H, W)
