@@ -89,6 +89,10 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                         default=model.generator_spectral_norm,
                         help="spectral norm on the ResNet generator's layers as well as the discriminator's "
                              "(SAGAN, BigGAN; default %(default)s)")
+    parser.add_argument("--generator-min-channels", type=int, default=model.generator_min_channels,
+                        help="the fewest channels of any ResNet generator block: widens the last blocks, which "
+                             "draw the thin lines, and leaves the discriminator as it is (0: none; "
+                             "default %(default)s)")
     parser.add_argument("--projection", action=argparse.BooleanOptionalAction, default=model.projection,
                         help="genre-aware realness in the discriminator (projection discriminator; "
                              "default %(default)s)")

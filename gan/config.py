@@ -77,11 +77,16 @@ class ModelConfig:
     # better than row 2's recipe on two seeds (README, row 19), but beside the coordinate channels
     # worse than they are alone (row 21, one seed).
     generator_spectral_norm: bool = False
+    # The fewest channels of any generator block; 0 for none. The channels halve at every doubling of
+    # the resolution, down to `width` at full size, so the blocks that draw a cover's thin lines (rock's
+    # stripes, electronic's rings, metal's bars) are the narrowest. A floor widens those blocks alone;
+    # the discriminator keeps its ladder. ResNet generator only.
+    generator_min_channels: int = 0
 
     def validate(self) -> None:
         check_fields(self)
         check_genre_names(self.genres, "genres")
-        for name in RESNET_ONLY:
+        for name in (*RESNET_ONLY, "generator_min_channels"):
             if getattr(self, name) and self.architecture != "resnet":
                 raise GanError(f"--{name.replace('_', '-')} is for --architecture resnet, not {self.architecture}")
 
@@ -227,6 +232,7 @@ LIMITS: dict[type, dict[str, Between | tuple]] = {
         "resolution": SUPPORTED_RESOLUTIONS,
         "latent_dim": Between(1, 4096),
         "width": Between(4, 1024),
+        "generator_min_channels": Between(0, 8192),
         "genre_embedding_dim": Between(1, 4096),
         "genres": Between(0, MAX_GENRES),
         "architecture": ARCHITECTURES,

@@ -21,7 +21,8 @@ for conditional generation, scaled to what trains in an hour on two CPU cores:
   (AC-GAN's softmax, or ReACGAN's contrastive head: `gan.models.genre_heads`).
 
 Widths: `width` w gives the generator 8w channels at 4x4 and 8x8 halving to w at full resolution,
-and the discriminator w at its first block doubling to 8w.
+and the discriminator w at its first block doubling to 8w. `generator_min_channels` puts a floor
+under the generator's (not the discriminator's) channels.
 """
 
 from __future__ import annotations
@@ -38,10 +39,15 @@ from gan.models.common import Discriminator, Generator, embed_genres, minibatch_
 from gan.models.genre_heads import build_genre_head
 
 
-def generator_channels(config: ModelConfig) -> list[int]:
+def channel_ladder(config: ModelConfig) -> list[int]:
     """Channels at 4x4, 8x8, ... up to full resolution, widest first (8w, 8w, 4w, 2w, w at 64 px)."""
     blocks = int(math.log2(config.resolution)) - 2
     return [config.width * min(8, 2 ** (blocks - i)) for i in range(blocks + 1)]
+
+
+def generator_channels(config: ModelConfig) -> list[int]:
+    """The generator's channels: the ladder, none below `generator_min_channels`."""
+    return [max(channels, config.generator_min_channels) for channels in channel_ladder(config)]
 
 
 class ConditionalBatchNorm(nn.Module):
@@ -206,7 +212,7 @@ class ResNetDiscriminator(Discriminator):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        channels = list(reversed(generator_channels(config)[1:]))  # w, 2w, 4w, 8w at 64 px
+        channels = list(reversed(channel_ladder(config)[1:]))  # w, 2w, 4w, 8w at 64 px
         self.blocks = nn.Sequential(*(DownBlock(a, b, first=i == 0)
                                       for i, (a, b) in enumerate(zip([3, *channels], channels))))
         features = channels[-1]

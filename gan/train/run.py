@@ -406,7 +406,7 @@ def _extend(run: RunFolder, plan: TrainingPlan, steps: int, write: bool) -> None
 # renames `conv.weight` to `conv.parametrizations.weight.original`; coordinate channels widen the
 # first convolution of every block).
 MUST_MATCH_TO_SEED = ("resolution", "latent_dim", "width", "architecture", "coordinate_channels",
-                      "generator_spectral_norm")
+                      "generator_spectral_norm", "generator_min_channels")
 
 
 def _check_compatible(source: ModelConfig, target: ModelConfig, path: Path) -> None:
