@@ -95,6 +95,8 @@ def test_sweep_and_comparison(demo_dir, tmp_path):
         == [False, True]
     assert [p.model.generator_spectral_norm for _, p in sweep_plans(base, "generator_spectral_norm", ["on", "off"])] \
         == [True, False]
+    assert [p.model.generator_min_channels for _, p in sweep_plans(base, "generator_min_channels", ["0", "32"])] \
+        == [0, 32]
     assert [p.finetune.train.d_steps for _, p in sweep_plans(base, "d_steps", ["1", "2"])] == [1, 2]
     assert [p.finetune.train.r1_gamma for _, p in sweep_plans(base, "r1_gamma", ["0", "4"])] == [0.0, 4.0]
     assert [p.model.genre_classifier for _, p in sweep_plans(base, "genre_classifier", ["softmax", "contrastive"])] \

@@ -7,7 +7,7 @@ from conftest import tiny_model
 from gan.config import from_dict, to_dict
 from gan.errors import GanError
 from gan.models import build_discriminator, build_generator, carry_over_weights, minibatch_stddev
-from gan.models.resnet import ConditionalBatchNorm, PixelNoise, UpBlock, with_coordinates
+from gan.models.resnet import ConditionalBatchNorm, PixelNoise, UpBlock, generator_channels, with_coordinates
 
 ARCHITECTURES = ["resnet", "dcgan"]
 
@@ -179,6 +179,20 @@ def test_grain_lies_where_the_noise_vector_says_under_autocast_too():
         mixed = grain(flat.bfloat16(), noise, None)
     assert torch.equal(mixed.float(), fp32.bfloat16().float())
     assert len({tuple(window[0, :2, :2].flatten().tolist()) for window in fp32}) > 60  # nearly every cover its own
+
+
+def test_the_channel_floor_widens_the_generators_narrow_blocks_and_leaves_the_discriminator():
+    ladder, floored = (tiny_model(resolution=64, width=8, genres=["a", "b"], generator_min_channels=floor)
+                       for floor in (0, 32))
+    assert generator_channels(ladder) == [64, 64, 32, 16, 8]
+    assert generator_channels(floored) == [64, 64, 32, 32, 32]
+    G = build_generator(floored)
+    assert (G.blocks[-1].conv2.out_channels, G.to_rgb[-2].in_channels) == (32, 32)
+    assert G(torch.randn(2, floored.latent_dim), torch.tensor([0, 1])).shape == (2, 3, 64, 64)
+    shapes = {k: v.shape for k, v in build_discriminator(ladder).state_dict().items()}
+    assert {k: v.shape for k, v in build_discriminator(floored).state_dict().items()} == shapes
+    with pytest.raises(GanError, match="^--generator-min-channels is for --architecture resnet, not dcgan$"):
+        tiny_model(architecture="dcgan", coordinate_channels=False, generator_min_channels=32).validate()
 
 
 def test_discriminator_sees_a_collapsed_batch():

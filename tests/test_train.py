@@ -404,7 +404,8 @@ def test_a_run_that_failed_before_training_leaves_nothing_in_the_way(tmp_path, d
 @pytest.mark.parametrize("change, fix", [(dict(generator_spectral_norm=True), "--no-generator-spectral-norm"),
                                          (dict(architecture="dcgan", coordinate_channels=False),
                                           "--architecture resnet"),
-                                         (dict(coordinate_channels=False), "--coordinate-channels")])
+                                         (dict(coordinate_channels=False), "--coordinate-channels"),
+                                         (dict(generator_min_channels=64), "--generator-min-channels 0")])
 def test_init_from_a_model_whose_layers_differ_is_refused_with_the_flag_to_pass(tmp_path, demo_dir, tiny_run,
                                                                                 change, fix):
     """Weights carry over by name and shape: a generator with other layer names (spectral norm),
