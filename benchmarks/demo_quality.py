@@ -165,8 +165,9 @@ def main() -> None:
         nearest_ratio = (median_nearest_distance(fake, pool)
                          / median_nearest_distance(real_images[real_labels == index], pool))
         score = realism[genre]
-        rows.append({"genre": genre, "realism": score.ratio, "frechet": score.frechet, "frechet_floor": score.frechet_floor,
-                     "kid": score.kid, "kid_floor": score.kid_floor, "judge_accuracy": score.judge_accuracy,
+        rows.append({"genre": genre, "realism": score.ratio, "frechet": score.frechet,
+                     "frechet_floor": score.frechet_floor, "kid": score.kid, "kid_floor": score.kid_floor,
+                     "judge_accuracy": score.judge_accuracy,
                      "fidelity": fidelity, "real_fidelity": real_fidelity, "msssim_generated": gen_msssim,
                      "msssim_real": real_msssim, "nearest": nearest_ratio})
         print(f"{genre:12s} {score.ratio:8.2f} {score.frechet:7.3f} {score.frechet_floor:6.3f} {score.kid:7.4f} "
@@ -178,9 +179,11 @@ def main() -> None:
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "genre"}
     overall = realism[OVERALL]
     worst = max(rows, key=lambda r: r["realism"])
-    print(f"{'mean':12s} {mean['realism']:8.2f} {'':7s} {'':6s} {'':7s} {mean['fidelity']:9.1%} {mean['real_fidelity']:7.1%} "
-          f"{mean['msssim_generated']:12.3f} {mean['msssim_real']:6.3f} {mean['nearest']:8.2f}")
-    print(f"{'all genres':12s} {overall.ratio:8.2f} {overall.frechet:7.3f} {overall.frechet_floor:6.3f} {overall.kid:7.4f}")
+    print(f"{'mean':12s} {mean['realism']:8.2f} {'':7s} {'':6s} {'':7s} {mean['fidelity']:9.1%} "
+          f"{mean['real_fidelity']:7.1%} {mean['msssim_generated']:12.3f} {mean['msssim_real']:6.3f} "
+          f"{mean['nearest']:8.2f}")
+    print(f"{'all genres':12s} {overall.ratio:8.2f} {overall.frechet:7.3f} {overall.frechet_floor:6.3f} "
+          f"{overall.kid:7.4f}")
     if overall.ratio > REALISM_TARGET_OVERALL:
         failures.append(f"realism over all genres {overall.ratio:.2f} > {REALISM_TARGET_OVERALL}")
     if worst["realism"] > REALISM_TARGET_WORST:

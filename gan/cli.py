@@ -193,10 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("runs", nargs="+", help="run folders")
     compare.add_argument("--out", required=True, help="output folder")
 
-    data = sub.add_parser("data", help="build datasets: pack images for fast training, or collect covers from Spotify")
+    data = sub.add_parser("data",
+                          help="build datasets: pack images for fast training, or collect covers from Spotify")
     data_kinds = data.add_subparsers(dest="data_command", required=True)
     pack = data_kinds.add_parser("pack", help="decode, crop and resize images once into a memory-mapped pack")
-    pack.add_argument("source", help="folder, CSV manifest (path,genre), archive (.tar[.gz], .zip) or folder of archives")
+    pack.add_argument("source",
+                      help="folder, CSV manifest (path,genre), archive (.tar[.gz], .zip) or folder of archives")
     pack.add_argument("--size", type=int, required=True, help="side in pixels, the model resolution (e.g. 64)")
     pack.add_argument("--out", required=True, help="the pack to write, e.g. data/omacir-64.pack")
     labels = pack.add_mutually_exclusive_group()
@@ -441,8 +443,8 @@ def cmd_data(args: argparse.Namespace) -> None:
             raise GanError(f"--workers must be at least 1, got {args.workers}")
         progress = sys.stderr.isatty() if args.progress is None else args.progress
         info = write_pack(args.source, args.out, args.size, args.labelled, args.overwrite, args.workers, progress)
-        genres = f", {len(info.genres)} genres ({', '.join(info.genres[:8])}{', ...' if len(info.genres) > 8 else ''})" \
-            if info.genres else ", unlabelled"
+        more = ", ..." if len(info.genres) > 8 else ""
+        genres = f", {len(info.genres)} genres ({', '.join(info.genres[:8])}{more})" if info.genres else ", unlabelled"
         if info.genres and args.labelled is None and info.source_kind == "labelled-folder":
             genres += " from its sub-folders (--unlabelled leaves them out)"
         skipped = f", skipped {info.skipped} unreadable" if info.skipped else ""
@@ -468,11 +470,12 @@ def cmd_spotify(args: argparse.Namespace) -> None:
           f"{report.duplicates} duplicate image(s), {report.failed} failed download(s)")
     for genre, kept in report.short.items():
         print(f"warning: genre {genre!r}: only {kept} of {config.per_genre} covers found")
-    print(f"train on it with: python -m gan train --data {Path(args.out) / 'manifest.csv'} --out runs/NAME")
+    manifest = Path(args.out) / "manifest.csv"
+    print(f"train on it with: python -m gan train --data {manifest} --out runs/NAME")
 
 
-COMMANDS = {"demo-data": cmd_demo_data, "data": cmd_data, "train": cmd_train, "generate": cmd_generate, "export": cmd_export, "sweep": cmd_sweep,
-            "evaluate": cmd_evaluate}
+COMMANDS = {"demo-data": cmd_demo_data, "data": cmd_data, "train": cmd_train, "generate": cmd_generate,
+            "export": cmd_export, "sweep": cmd_sweep, "evaluate": cmd_evaluate}
 
 
 def _stop_on_sigterm(signum, frame):  # noqa: ARG001

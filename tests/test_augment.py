@@ -10,7 +10,8 @@ def test_translation_shifts_whole_pixels_and_fills_with_zeros():
     images = torch.arange(1, 2 * 5 * 5 + 1, dtype=torch.float).reshape(2, 1, 5, 5)
     shifted = translate(images, torch.tensor([1, 0]), torch.tensor([0, -2]), reach=2)
     assert torch.equal(shifted[0, 0, 0], torch.zeros(5)) and torch.equal(shifted[0, 0, 1:], images[0, 0, :4])
-    assert torch.equal(shifted[1, 0, :, :3], images[1, 0, :, 2:]) and torch.equal(shifted[1, 0, :, 3:], torch.zeros(5, 2))
+    assert torch.equal(shifted[1, 0, :, :3], images[1, 0, :, 2:])
+    assert torch.equal(shifted[1, 0, :, 3:], torch.zeros(5, 2))
 
 
 def test_cutout_zeroes_a_square_that_may_overhang():

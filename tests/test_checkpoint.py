@@ -70,7 +70,8 @@ def test_bad_checkpoints_give_one_line_errors(trained, tmp_path):
     mismatched = tmp_path / "mismatched"
     config = json.loads((trained / "config.json").read_text())
     config["model"]["width"] = 16
-    write_folder_atomically(mismatched, {"config.json": config, GENERATOR_FILE: load_file(str(trained / GENERATOR_FILE))})
+    weights = load_file(str(trained / GENERATOR_FILE))
+    write_folder_atomically(mismatched, {"config.json": config, GENERATOR_FILE: weights})
     with pytest.raises(GanError, match="weights do not match the model"):
         load_generator(mismatched)
 

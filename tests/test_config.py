@@ -84,7 +84,8 @@ def test_cli_reports_a_bad_checkpoint_config_in_one_line(checkpoint, tmp_path, c
     with pytest.raises(SystemExit) as exit_info:
         main(["generate", "--checkpoint", str(folder), "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err == f"error: {folder / CONFIG_FILE}: model.latent_dim must be a whole number, got '128'\n"
+    assert capsys.readouterr().err == \
+        f"error: {folder / CONFIG_FILE}: model.latent_dim must be a whole number, got '128'\n"
 
 
 def test_a_checkpoint_written_before_newer_fields_loads_with_their_defaults(checkpoint, tmp_path):

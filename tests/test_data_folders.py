@@ -97,7 +97,8 @@ def test_csv_manifest_saved_with_a_byte_order_mark(mixed_folder, tmp_path):
 @pytest.mark.parametrize("genre", ["../../x", "/tmp/x", "..", ".hidden", "a\\b"])
 def test_csv_genres_that_cannot_be_folder_names_are_refused(mixed_folder, tmp_path, genre):
     manifest = tmp_path / "manifest.csv"
-    manifest.write_text(f'path,genre\n{mixed_folder / "rock" / "a.jpg"},rock\n{mixed_folder / "jazz" / "c.webp"},"{genre}"\n')
+    manifest.write_text(f'path,genre\n{mixed_folder / "rock" / "a.jpg"},rock\n'
+                        f'{mixed_folder / "jazz" / "c.webp"},"{genre}"\n')
     with pytest.raises(GanError, match=f"^{manifest}: genre .* cannot be a folder name"):
         load_dataset(manifest, 32, labelled=True)
 

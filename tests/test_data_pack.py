@@ -283,7 +283,8 @@ def test_a_folder_of_genre_folders_packs_labelled_unless_told_otherwise(tmp_path
     out = capsys.readouterr().out
     assert "3 genres (classical, pop, rock) from its sub-folders" in out
     assert len(load_dataset(tmp_path / "auto.pack", 32, labelled=True).genres) == 3
-    main(["data", "pack", str(demo_dir / "labelled"), "--size", "32", "--unlabelled", "--out", str(tmp_path / "u.pack")])
+    main(["data", "pack", str(demo_dir / "labelled"), "--size", "32", "--unlabelled",
+          "--out", str(tmp_path / "u.pack")])
     assert "unlabelled" in capsys.readouterr().out
     with pytest.raises(GanError, match="no genre labels"):
         load_dataset(tmp_path / "u.pack", 32, labelled=True)

@@ -69,8 +69,9 @@ def _relative_difference(run_a, run_b, step: int) -> float:
     test's settings (ResNet, AMD EPYC with bf16 hardware, fp32 training): 0.29% of a step's movement
     at step 2, 0.46% at 3, 1.2% at 6, 2.1% at 8; another CI machine measured 3.0% at step 8. A real
     difference is larger: scaling one noise vector of the batch by 1% on each rank gave 2.5%, 4.1%
-    and 5.6% at steps 3, 6 and 8 (measured on the ResNet before its batch-norm-cancelled biases went); batch norm over each rank's slice instead of the global batch stops the run at
-    the first weight-sync check. An element-wise bound cannot separate these: rounding alone moves
+    and 5.6% at steps 3, 6 and 8 (measured on the ResNet before its batch-norm-cancelled biases went);
+    batch norm over each rank's slice instead of the global batch stops the run at the first
+    weight-sync check. An element-wise bound cannot separate these: rounding alone moves
     single weights by a learning rate.
     """
     a = run_a / f"checkpoints/finetune-{step:07d}"

@@ -158,7 +158,8 @@ def read_pack_info(path: str | os.PathLike) -> PackInfo:
         raise GanError(f"{path}: not a pack ({INFO_FILE} missing); make one with python -m gan data pack")
     raw = read_json(info_file, "pack info")
     if not isinstance(raw, dict) or raw.get("format") != PACK_FORMAT:
-        raise GanError(f"{info_file}: not a CoverGAN pack (format {raw.get('format') if isinstance(raw, dict) else None!r})")
+        found = raw.get("format") if isinstance(raw, dict) else None
+        raise GanError(f"{info_file}: not a CoverGAN pack (format {found!r})")
     version = raw.get("version")
     if type(version) is not int:  # noqa: E721 (a bool is not a version)
         raise GanError(f"{info_file}: version must be a whole number, got {version!r}")

@@ -94,7 +94,8 @@ class SpotifyBuildConfig:
         if self.per_genre < 1:
             raise GanError(f"--per-genre must be at least 1, got {self.per_genre}")
         if self.image_size not in IMAGE_SIZES:
-            raise GanError(f"--image-size must be one of {IMAGE_SIZES} (the sizes Spotify serves), got {self.image_size}")
+            raise GanError(f"--image-size must be one of {IMAGE_SIZES} (the sizes Spotify serves), "
+                           f"got {self.image_size}")
         if self.overlap not in OVERLAP_POLICIES:
             raise GanError(f"--overlap must be one of {OVERLAP_POLICIES}, got {self.overlap!r}")
         if not 1 <= self.page_size <= 50:

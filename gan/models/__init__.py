@@ -28,8 +28,8 @@ from gan.models.common import (
     minibatch_stddev,
 )
 
-__all__ = ["PER_GENRE_TENSORS", "Discriminator", "Generator", "build_discriminator", "build_generator", "carry_over_weights", "describe_fresh",
-           "minibatch_stddev"]
+__all__ = ["PER_GENRE_TENSORS", "Discriminator", "Generator", "build_discriminator", "build_generator",
+           "carry_over_weights", "describe_fresh", "minibatch_stddev"]
 
 
 def build_generator(config: ModelConfig) -> Generator:

@@ -45,7 +45,8 @@ class DCGANGenerator(Generator):
         )
         blocks: list[nn.Module] = []
         for c_in, c_out in zip(channels, channels[1:]):
-            blocks += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            blocks += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False), nn.BatchNorm2d(c_out),
+                       nn.ReLU(inplace=True)]
         self.blocks = nn.Sequential(*blocks)
         self.to_rgb = nn.Sequential(nn.ConvTranspose2d(channels[-1], 3, 4, 2, 1), nn.Tanh())
         self.apply(_dcgan_init)

@@ -358,7 +358,8 @@ class PhaseTrainer:
         """Noise and genres for the fakes of one global batch, sliced like the data: N ranks compute
         what one process would."""
         n = self.config.batch_size
-        noise = torch.randn(n, self.model_config.latent_dim, generator=self.noise_rng, device=self.device)[self.batches.local]
+        noise = torch.randn(n, self.model_config.latent_dim, generator=self.noise_rng,
+                            device=self.device)[self.batches.local]
         fake_labels = None
         if self.conditional:
             # (Pairing is a no-op with genre groups: they have an even size then.)
