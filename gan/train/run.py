@@ -404,7 +404,7 @@ def _extend(run: RunFolder, plan: TrainingPlan, steps: int, write: bool) -> None
 # Settings that reshape or rename the generator's layers: weights are carried over by name and shape,
 # so a checkpoint that differs in one of them would hand over few layers or none (spectral norm
 # renames `conv.weight` to `conv.parametrizations.weight.original`; coordinate channels widen the
-# first convolution of every block).
+# first convolution of every block; a channel floor widens the last blocks).
 MUST_MATCH_TO_SEED = ("resolution", "latent_dim", "width", "architecture", "coordinate_channels",
                       "generator_spectral_norm", "generator_min_channels")
 
