@@ -70,8 +70,8 @@ def test_bad_checkpoints_give_one_line_errors(trained, tmp_path):
     mismatched = tmp_path / "mismatched"
     config = json.loads((trained / "config.json").read_text())
     config["model"]["width"] = 16
-    weights = load_file(str(trained / GENERATOR_FILE))
-    write_folder_atomically(mismatched, {"config.json": config, GENERATOR_FILE: weights})
+    tensors = load_file(str(trained / GENERATOR_FILE))
+    write_folder_atomically(mismatched, {"config.json": config, GENERATOR_FILE: tensors})
     with pytest.raises(GanError, match="weights do not match the model"):
         load_generator(mismatched)
 
