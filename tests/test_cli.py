@@ -47,7 +47,7 @@ def test_demo_data_train_generate(tmp_path):
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.png"))
     assert [str(f) for f in files] == [f"{g}/{i:05d}.png" for g in ("jazz", "rock") for i in range(3)]
     # The same covers, whether one genre or all were asked for. Two processes are not promised the
-    # same last bit from the CPU's convolution kernels: a clean-clone CI once saw 2 of 3,072 values
+    # same last bit from the CPU's kernels: a clean-clone CI once saw 2 of 3,072 values
     # one level apart (never reproduced on this machine). Rock's covers, from the same noise, show
     # how far apart two different covers are.
     for i in range(3):
