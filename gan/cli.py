@@ -269,7 +269,7 @@ def plan_from_args(args: argparse.Namespace):
     # Every architecture field has a flag of its name (_add_train_flags); the genres come from the data.
     fields = {field.name: getattr(args, field.name) for field in dataclasses.fields(ModelConfig)
               if field.name != "genres"}
-    for name in RESNET_ONLY:  # a flag whose default is None: the default where the architecture has it
+    for name in RESNET_ONLY:  # a switch left unset (None): the default where the architecture has it
         if fields[name] is None:
             fields[name] = getattr(ModelConfig, name) and args.architecture == "resnet"
     model = ModelConfig(**fields)

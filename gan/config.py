@@ -33,7 +33,8 @@ PRECISIONS = ("auto", "bf16", "fp32")
 DEVICES = ("auto", "cpu", "cuda")
 AUGMENTATIONS = ("translation", "cutout")  # see gan.train.augment
 ARCHITECTURES = ("resnet", "dcgan")  # see gan.models
-RESNET_ONLY = ("coordinate_channels", "generator_spectral_norm")  # ModelConfig switches DCGAN lacks
+# ModelConfig fields that DCGAN lacks; each is off when false or 0.
+RESNET_ONLY = ("coordinate_channels", "generator_spectral_norm", "generator_min_channels")
 GENRE_CLASSIFIERS = ("softmax", "contrastive")  # see gan.models.genre_heads
 MAX_GENRES = 1000
 MAX_GENRE_NAME = 64
@@ -87,7 +88,7 @@ class ModelConfig:
     def validate(self) -> None:
         check_fields(self)
         check_genre_names(self.genres, "genres")
-        for name in (*RESNET_ONLY, "generator_min_channels"):
+        for name in RESNET_ONLY:
             if getattr(self, name) and self.architecture != "resnet":
                 raise GanError(f"--{name.replace('_', '-')} is for --architecture resnet, not {self.architecture}")
 

@@ -111,8 +111,9 @@ def _option_args(values: dict[str, Any]) -> list[str]:
     for option in train_options():
         value = values.get(option.name, option.default)
         if option.name in RESNET_ONLY and not resnet and value == option.default:
-            # A ResNet switch left at its (ResNet) default: the CLI turns it off for the architecture
-            # chosen, as it does when the flag is not given; only a changed box is the user's request.
+            # A ResNet-only option left at its (ResNet) default: the CLI turns it off for the
+            # architecture chosen, as it does when the flag is not given; only a changed value is
+            # the user's request.
             continue
         if option.switch:
             args.append(option.flag if value else "--no-" + option.flag[2:])
