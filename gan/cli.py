@@ -45,6 +45,8 @@ TRAIN_HELP = {
     "r1_gamma": f"weight of the zero-centred gradient penalty on real covers (R1), applied every {R1_EVERY} "
                 "steps; 0 = off",
     "d_steps": "discriminator updates per generator update, each on a batch of its own",
+    "lecam_weight": "weight of the LeCam regulariser, which pulls D's scores of real covers and of fakes towards "
+                    "moving averages of each other's; 0 = off",
     "augment": "augmentation of what D sees, real and fake: none, or translation,cutout (DiffAugment)",
     "eval_every": "fine-tuning steps between quality evaluations (realism, fidelity, diversity of a fixed sample, "
                   "logged to metrics.jsonl; the best is kept as checkpoints/best); 0 = off",

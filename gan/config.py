@@ -149,6 +149,11 @@ class TrainConfig:
     # BigGAN with 2): a D that keeps up gives G sharper gradients, at the cost of time per step.
     # Not in the recipe: 2 measured worse on both seeds (README, row 16).
     d_steps: int = 1
+    # LeCam regularisation (Tseng et al., 2021, for GANs trained on few images): D's scores of real
+    # covers are pulled towards a moving average of its scores of fakes, and fakes' towards that of
+    # real covers, by this weight, so D cannot grow ever more certain on the covers it has seen.
+    # 0 turns it off. See gan.train.loop.lecam_penalty.
+    lecam_weight: float = 0.0
     ema_decay: float = 0.999
     seed: int = 0
     device: str = "auto"
@@ -249,6 +254,7 @@ LIMITS: dict[type, dict[str, Between | tuple]] = {
         "mode_seeking_scale": Between(0, 4096),
         "r1_gamma": Between(0, 1e6),
         "d_steps": Between(1, 100),
+        "lecam_weight": Between(0, 1e6),
         "seed": Between(-2**32, 2**32),  # seed * 1_000_003 + step stays within torch's 64 bits
         "precision": PRECISIONS,
         "log_every": Between(1),
@@ -277,7 +283,7 @@ LEGACY_VALUES: dict[type, dict[str, Any]] = {
                   "coordinate_channels": False, "generator_spectral_norm": False},
     TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False,
                   "genre_groups": False, "tag_sets": False, "mode_seeking_scale": 0,
-                  "r1_gamma": 0.0, "d_steps": 1},
+                  "r1_gamma": 0.0, "d_steps": 1, "lecam_weight": 0.0},
 }
 
 

@@ -213,6 +213,25 @@ def r1_penalty(real_scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     return gradient.float().square().sum(dim=tuple(range(1, gradient.dim()))).mean()
 
 
+# How fast LeCam's anchors (moving averages of D's mean scores of real covers and of fakes) follow
+# the scores: the decay of Tseng et al.'s code.
+LECAM_ANCHOR_DECAY = 0.99
+
+
+def lecam_penalty(real_scores: torch.Tensor, fake_scores: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    """LeCam regularisation (Tseng et al., 2021): the squared amount by which D scores real covers
+    above the fakes' moving average, plus that by which it scores fakes below the real covers'.
+
+    `anchors` holds the two moving averages (real, fake). Under the hinge loss a D that keeps
+    pushing its scores apart on a small set of covers is memorising them; this bounds how far
+    apart they can drift (the paper ties it to a LeCam divergence, which is more robust than the
+    hinge loss's own). It keeps its graph through the scores, not through the anchors.
+    """
+    real_anchor, fake_anchor = anchors[0], anchors[1]
+    return (F.relu(real_scores.float() - fake_anchor).square().mean()
+            + F.relu(real_anchor - fake_scores.float()).square().mean())
+
+
 def learning_rate_factor(step: int, steps: int, decay_from: float) -> float:
     """What the learning rates are multiplied by for the step after `step` steps: 1 until `decay_from`
     of the phase, then falling linearly to 0 at its last step.
@@ -288,6 +307,8 @@ class PhaseTrainer:
                                        generator=torch.Generator().manual_seed(train.seed + 3)).to(self.device)
         self.step = 0
         self.last_r1 = torch.zeros((), device=self.device)  # logged between R1 steps; 0 before the first
+        # LeCam's moving averages of D's mean score of real covers and of fakes; NaN until D's first step.
+        self.lecam_anchors = torch.full((2,), math.nan, device=self.device)
         self.quality: QualityTracker | None = None  # built at the first evaluation (it trains a judge)
         self.quality_skipped: str | None = None  # why quality cannot be tracked ("" when it can), once known
         self.best_score = self._best_score_so_far()
@@ -348,6 +369,8 @@ class PhaseTrainer:
                 stats["g_spread"] = g_spread.mean()  # uncapped: how varied G is
             if cfg.r1_gamma > 0:
                 stats["d_r1"] = self.last_r1.detach()  # as of the latest step that measured it
+            if cfg.lecam_weight > 0:
+                stats["d_lecam"] = lecam_penalty(real_score, fake_score, self.lecam_anchors)
             if self.conditional:
                 stats["genre_acc"] = top_genre_is_a_tag(self.genre_head.logits(real_genre), real_labels).float().mean()
                 stats["fake_genre_acc"] = top_genre_is_a_tag(self.genre_head.logits(fake_genre),
@@ -388,10 +411,22 @@ class PhaseTrainer:
         if r1_due:
             self.last_r1 = r1_penalty(real_score, real)
             d_loss = d_loss + cfg.r1_gamma / 2 * R1_EVERY * self.last_r1
+        if cfg.lecam_weight > 0:
+            self.update_lecam_anchors(real_score, fake_score)
+            d_loss = d_loss + cfg.lecam_weight * lecam_penalty(real_score, fake_score, self.lecam_anchors)
         self.nets.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.nets.opt_d.step()
         return d_loss, d_adv, d_genre, real_score, fake_score, real_genre
+
+    @torch.no_grad()
+    def update_lecam_anchors(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> None:
+        """Move LeCam's anchors towards this step's mean scores over the whole global batch (so N
+        processes keep the anchors one process would); D's first step sets them."""
+        means = all_mean({"real": real_scores.float().mean(), "fake": fake_scores.float().mean()})
+        now = torch.stack([means["real"], means["fake"]])
+        first = self.lecam_anchors.isnan()
+        self.lecam_anchors = torch.where(first, now, torch.lerp(self.lecam_anchors, now, 1 - LECAM_ANCHOR_DECAY))
 
     def extra_d_update(self, real: torch.Tensor, real_labels: torch.Tensor | None) -> None:
         """A D step with fakes of its own, drawn without a graph (no G step follows it)."""
@@ -636,6 +671,8 @@ class PhaseTrainer:
                          **{f"generator.{k}": v for k, v in nets.generator.state_dict().items()},
                          "rng.data": self.batches.rng.get_state(), "rng.noise": self.noise_rng.get_state(),
                          "rng.augment": self.augment.rng.get_state()}
+        if self.config.lecam_weight > 0:
+            state_tensors["lecam.anchors"] = self.lecam_anchors.detach().cpu()
         state_plain = {"phase": self.phase, "step": self.step, "opt_g": plain_g, "opt_d": plain_d,
                        "device": self.device.type}
         config = checkpoint_config(self.model_config, self.config, self.data.description, self.phase, self.step,
@@ -677,6 +714,11 @@ class PhaseTrainer:
                 restore_rng(rng, state[name], f"{checkpoint / STATE_TENSORS_FILE}: {name}", saved_on)
             elif name != "rng.augment":
                 raise GanError(f"{checkpoint / STATE_TENSORS_FILE}: no {name} (the checkpoint is damaged)")
+        if self.config.lecam_weight > 0:
+            if "lecam.anchors" not in state or state["lecam.anchors"].shape != (2,):
+                raise GanError(f"{checkpoint / STATE_TENSORS_FILE}: no lecam.anchors, which a run with "
+                               "--lecam-weight writes (the checkpoint is damaged)")
+            self.lecam_anchors = state["lecam.anchors"].float().to(self.device)
         self.step = int(plain["step"])
 
 
