@@ -132,6 +132,18 @@ def test_two_processes_train_with_the_contrastive_classifier_exactly_like_one(tm
         assert _relative_difference(tmp_path / "two", tmp_path / "one", step) < MAX_RELATIVE_DIFFERENCE
 
 
+def test_two_processes_keep_the_lecam_anchors_of_one(tmp_path, demo_dir):
+    """LeCam's anchors average D's scores over the global batch, not over each rank's half."""
+    args = ["--steps", "3", "--data", str(demo_dir / "labelled"), "--lecam-weight", "1", *TRAIN_ARGS]
+    _train(["--out", "two", *args], 2, tmp_path)
+    _train(["--out", "one", *args], 1, tmp_path)
+    for step in (2, 3):
+        assert _relative_difference(tmp_path / "two", tmp_path / "one", step) < MAX_RELATIVE_DIFFERENCE
+    anchors = [load_file(tmp_path / run / "checkpoints/finetune-0000003/training_state.safetensors")["lecam.anchors"]
+               for run in ("two", "one")]
+    assert torch.allclose(*anchors, atol=1e-4), anchors
+
+
 def test_only_rank_zero_writes(runs):
     cwd, result = runs
     rows = [json.loads(line) for line in (cwd / "two" / "metrics.jsonl").read_text().splitlines()]

@@ -99,6 +99,7 @@ def test_sweep_and_comparison(demo_dir, tmp_path):
         == [0, 32]
     assert [p.finetune.train.d_steps for _, p in sweep_plans(base, "d_steps", ["1", "2"])] == [1, 2]
     assert [p.finetune.train.r1_gamma for _, p in sweep_plans(base, "r1_gamma", ["0", "4"])] == [0.0, 4.0]
+    assert [p.finetune.train.lecam_weight for _, p in sweep_plans(base, "lecam_weight", ["0", "0.3"])] == [0.0, 0.3]
     assert [p.model.genre_classifier for _, p in sweep_plans(base, "genre_classifier", ["softmax", "contrastive"])] \
         == ["softmax", "contrastive"]
     with pytest.raises(GanError, match="--genre-classifier must be one of"):

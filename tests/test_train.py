@@ -106,9 +106,9 @@ def test_an_exported_generator_seeds_finetuning_with_a_fresh_discriminator(tmp_p
 
 @pytest.mark.parametrize("overrides", [{"augment": "none"},
                                        {"augment": "translation,cutout", "coordinate_channels": True},
-                                       {"d_steps": 2, "r1_gamma": 1.0},
+                                       {"d_steps": 2, "r1_gamma": 1.0, "lecam_weight": 0.3},
                                        {"genre_classifier": "contrastive", "generator_spectral_norm": True}],
-                         ids=["plain", "augmented-coordinates", "d-steps-r1", "contrastive-generator-sn"])
+                         ids=["plain", "augmented-coordinates", "d-steps-r1-lecam", "contrastive-generator-sn"])
 def test_resume_continues_exactly_where_it_stopped(tmp_path, demo_dir, overrides):
     straight = run_training(tmp_path / "straight", _plan(demo_dir, steps=6, checkpoint_every=2, **overrides),
                             progress=False)
@@ -309,6 +309,61 @@ def test_r1_is_the_squared_gradient_norm_on_real_covers(tmp_path, demo_dir):
     _, _, plain_uncharged_d = d_after_one_step("plain-uncharged", R1_EVERY + 1)
     assert all(torch.equal(plain_uncharged_d[k], uncharged_d[k]) for k in plain_d)
     assert TrainConfig().r1_gamma == 0  # off by default
+
+
+def test_lecam_penalises_scores_beyond_the_other_sides_anchor():
+    """Real scores above the fakes' anchor and fake scores below the real covers' count, squared;
+    scores on the near side count nothing; the anchors take no gradient."""
+    from gan.train.loop import lecam_penalty
+
+    anchors = torch.tensor([0.5, -1.0], requires_grad=True)  # (real, fake)
+    real = torch.tensor([-2.0, 1.0], requires_grad=True)  # 0 and 2 above the fakes' anchor
+    fake = torch.tensor([0.0, 2.0, 1.5], requires_grad=True)  # 0.5, 0 and 0 below the real covers'
+    penalty = lecam_penalty(real, fake, anchors.detach())
+    assert penalty.item() == pytest.approx((0 + 4) / 2 + (0.25 + 0 + 0) / 3)
+    penalty.backward()
+    assert torch.allclose(real.grad, torch.tensor([0.0, 2.0]))  # d/dx of (x + 1)^2 / 2 at 1
+    assert torch.allclose(fake.grad, torch.tensor([-1 / 3, 0.0, 0.0]))
+    assert anchors.grad is None
+
+
+def test_lecam_anchors_start_at_the_first_scores_then_follow_them_slowly(tmp_path, demo_dir):
+    from gan.train.loop import LECAM_ANCHOR_DECAY
+
+    trainer = _trainer(tmp_path, demo_dir, lecam_weight=0.5)
+    assert trainer.lecam_anchors.isnan().all()  # nothing seen yet
+    trainer.update_lecam_anchors(torch.tensor([1.0, 3.0]), torch.tensor([-4.0]))
+    assert trainer.lecam_anchors.tolist() == [2.0, -4.0]
+    trainer.update_lecam_anchors(torch.tensor([12.0]), torch.tensor([6.0]))
+    moved = 1 - LECAM_ANCHOR_DECAY
+    assert trainer.lecam_anchors.tolist() == pytest.approx([2 + 10 * moved, -4 + 10 * moved])
+
+    # In training: D's step charges the penalty at its weight, and it changes D.
+    def d_after_one_step(name, **overrides):
+        trainer = _trainer(tmp_path / name, demo_dir, **overrides)
+        return trainer, trainer.train_step(*trainer.next_batch()), trainer.nets.discriminator.state_dict()
+
+    _, plain_stats, plain_d = d_after_one_step("plain")
+    charged, stats, charged_d = d_after_one_step("charged", lecam_weight=10.0)
+    assert "d_lecam" not in plain_stats and stats["d_lecam"] > 0
+    assert not charged.lecam_anchors.isnan().any()
+    expected = stats["d_adv"] + charged.config.genre_loss_weight * stats["d_genre"] + 10 * stats["d_lecam"]
+    assert stats["d_loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert any(not torch.equal(plain_d[k], charged_d[k]) for k in plain_d)  # same seed, same batch
+    assert TrainConfig().lecam_weight == 0  # off by default
+
+
+def test_a_lecam_checkpoint_without_its_anchors_is_refused_in_one_line(tmp_path, demo_dir):
+    from safetensors.torch import save_file
+
+    final = run_training(tmp_path / "run", _plan(demo_dir, steps=2, lecam_weight=0.3), progress=False)
+    state_file = final / "training_state.safetensors"
+    state = load_file(str(state_file))
+    assert state["lecam.anchors"].shape == (2,) and state["lecam.anchors"].isfinite().all()
+    save_file({k: v for k, v in state.items() if k != "lecam.anchors"}, str(state_file))
+    trainer = _trainer(tmp_path / "resumed", demo_dir, lecam_weight=0.3)
+    with pytest.raises(GanError, match=r"training_state.safetensors: no lecam.anchors.*--lecam-weight.*damaged"):
+        trainer.resume_from(final)
 
 
 def test_extra_d_steps_each_take_a_batch_of_their_own(tmp_path, demo_dir):

@@ -27,7 +27,7 @@ FORM_FIELDS = ("phase", "steps", "genres")
 # A first run that finishes in minutes on a CPU, as in the README's first training command.
 QUICK_START = {"steps": 600, "pretrain_steps": 300}
 CHOICES: dict[str, tuple] = {"resolution": SUPPORTED_RESOLUTIONS, "precision": PRECISIONS}
-LABEL_WORDS = {"lr": "learning rate", "g": "G", "d": "D", "ema": "EMA", "dim": "size"}
+LABEL_WORDS = {"lr": "learning rate", "g": "G", "d": "D", "ema": "EMA", "dim": "size", "lecam": "LeCam"}
 DEMO_DATA_DIR = PROJECT_ROOT / "demo-data"  # where `python -m gan demo-data --out demo-data` writes
 DEMO_DATA_SIZES: dict[str, int] = {}  # write_demo_dataset's defaults, as the CLI's; tests make it small
 
