@@ -222,10 +222,10 @@ def lecam_penalty(real_scores: torch.Tensor, fake_scores: torch.Tensor, anchors:
     """LeCam regularisation (Tseng et al., 2021): the squared amount by which D scores real covers
     above the fakes' moving average, plus that by which it scores fakes below the real covers'.
 
-    `anchors` holds the two moving averages (real, fake). Under the hinge loss a D that keeps
-    pushing its scores apart on a small set of covers is memorising them; this bounds how far
-    apart they can drift (the paper ties it to a LeCam divergence, which is more robust than the
-    hinge loss's own). It keeps its graph through the scores, not through the anchors.
+    `anchors` holds the two moving averages (real, fake). A D that keeps pushing its scores of a
+    small set of covers apart is memorising them; this keeps them from drifting far apart (the
+    paper shows the regularised game minimises a LeCam divergence, which it argues suits few
+    images better). It keeps its graph through the scores, not through the anchors.
     """
     real_anchor, fake_anchor = anchors[0], anchors[1]
     return (F.relu(real_scores.float() - fake_anchor).square().mean()
