@@ -119,7 +119,8 @@ class TrainConfig:
     beta1: float = 0.0
     beta2: float = 0.999
     # The genre loss at full weight drowns G's realness signal (each genre one image); 0.3 keeps every
-    # genre recognisable. See the README's "Model and training choices" for what was measured.
+    # genre recognisable; 0.5 measured worse (README, row 26). See the README's "Model and training
+    # choices" for what was measured.
     genre_loss_weight: float = 0.3
     mode_seeking_weight: float = 0.3  # MSGAN's diversity term; see gan.train.loop.mode_seeking_ratio
     # The term compares two fakes averaged down to this many pixels a side (0: every pixel), so that
