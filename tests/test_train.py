@@ -28,6 +28,13 @@ def _trainer(tmp_path, demo_dir, **train_overrides):
     return PhaseTrainer(RunFolder(tmp_path / "run"), model, tiny_train(**train_overrides), data, progress=False)
 
 
+def _d_after_one_step(tmp_path, demo_dir, step=0, **train_overrides):
+    """A fresh trainer at `step` after one training step, its stats, and D's weights then."""
+    trainer = _trainer(tmp_path, demo_dir, **train_overrides)
+    trainer.step = step
+    return trainer, trainer.train_step(*trainer.next_batch()), trainer.nets.discriminator.state_dict()
+
+
 def test_training_steps_change_weights_and_losses_are_finite(tmp_path, demo_dir):
     trainer = _trainer(tmp_path, demo_dir)
     before_g = {k: v.clone() for k, v in trainer.nets.generator.state_dict().items()}
@@ -295,18 +302,13 @@ def test_r1_is_the_squared_gradient_norm_on_real_covers(tmp_path, demo_dir):
     penalty.backward()  # it keeps its graph, so D's weights learn from it
     assert torch.allclose(weight.grad, 2 * weight.detach())
 
-    def d_after_one_step(name, step, **overrides):
-        trainer = _trainer(tmp_path / name, demo_dir, **overrides)
-        trainer.step = step
-        return trainer, trainer.train_step(*trainer.next_batch()), trainer.nets.discriminator.state_dict()
-
-    _, plain_stats, plain_d = d_after_one_step("plain", R1_EVERY)
-    penalised, stats, penalised_d = d_after_one_step("charged", R1_EVERY, r1_gamma=10.0)
+    _, plain_stats, plain_d = _d_after_one_step(tmp_path / "plain", demo_dir, R1_EVERY)
+    penalised, stats, penalised_d = _d_after_one_step(tmp_path / "charged", demo_dir, R1_EVERY, r1_gamma=10.0)
     assert "d_r1" not in plain_stats and stats["d_r1"] > 0
     assert stats["d_loss"] > stats["d_adv"] + penalised.config.genre_loss_weight * stats["d_genre"]
     assert any(not torch.equal(plain_d[k], penalised_d[k]) for k in plain_d)  # same seed, same batch
-    _, _, uncharged_d = d_after_one_step("uncharged", R1_EVERY + 1, r1_gamma=10.0)
-    _, _, plain_uncharged_d = d_after_one_step("plain-uncharged", R1_EVERY + 1)
+    _, _, uncharged_d = _d_after_one_step(tmp_path / "uncharged", demo_dir, R1_EVERY + 1, r1_gamma=10.0)
+    _, _, plain_uncharged_d = _d_after_one_step(tmp_path / "plain-uncharged", demo_dir, R1_EVERY + 1)
     assert all(torch.equal(plain_uncharged_d[k], uncharged_d[k]) for k in plain_d)
     assert TrainConfig().r1_gamma == 0  # off by default
 
@@ -339,12 +341,8 @@ def test_lecam_anchors_start_at_the_first_scores_then_follow_them_slowly(tmp_pat
     assert trainer.lecam_anchors.tolist() == pytest.approx([2 + 10 * moved, -4 + 10 * moved])
 
     # In training: D's step charges the penalty at its weight, and it changes D.
-    def d_after_one_step(name, **overrides):
-        trainer = _trainer(tmp_path / name, demo_dir, **overrides)
-        return trainer, trainer.train_step(*trainer.next_batch()), trainer.nets.discriminator.state_dict()
-
-    _, plain_stats, plain_d = d_after_one_step("plain")
-    charged, stats, charged_d = d_after_one_step("charged", lecam_weight=10.0)
+    _, plain_stats, plain_d = _d_after_one_step(tmp_path / "plain", demo_dir)
+    charged, stats, charged_d = _d_after_one_step(tmp_path / "charged", demo_dir, lecam_weight=10.0)
     assert "d_lecam" not in plain_stats and stats["d_lecam"] > 0
     assert not charged.lecam_anchors.isnan().any()
     expected = stats["d_adv"] + charged.config.genre_loss_weight * stats["d_genre"] + 10 * stats["d_lecam"]
