@@ -8,7 +8,8 @@ On a machine with a GPU, in one call (a few minutes):
 Parts, each run as its own process so that one failure does not hide the others:
 
 * speed: `benchmarks/train_speed.py` at batch 64, 256 and 1024 (reference loop, our default step,
-  our compiled step), img/s and the ratio to the reference;
+  fp32 and bf16, our compiled step, and the compiled step replayed as CUDA graphs), img/s and the
+  ratio to the reference;
 * train: `python -m gan train` with pre-training and fine-tuning on demo covers, on the device;
 * torchrun: the same fine-tuning under `torchrun --nproc_per_node 1` (NCCL on a GPU, gloo on the
   CPU), with the global batch norm;
@@ -212,7 +213,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
     parser.add_argument("--tiny", action="store_true", help="toy sizes: checks that every part runs, measures nothing")
-    parser.add_argument("--variants", default="default,fp32-contiguous,bf16,compile",
+    parser.add_argument("--variants", default="default,fp32-contiguous,bf16,compile,graphs",
                         help="our training-step variants to time against the reference (train_speed.py's names)")
     args = parser.parse_args()
     import torch

@@ -95,7 +95,8 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=10.0, help="time per variant")
     parser.add_argument("--variants", default="default,fp32-contiguous,fp32-channels-last,compile",
-                        help="comma-separated: default, fp32-contiguous, fp32-channels-last, bf16, compile")
+                        help="comma-separated: default, fp32-contiguous, fp32-channels-last, bf16, compile, graphs "
+                             "(compiled with mode reduce-overhead: CUDA graphs on a GPU)")
     args = parser.parse_args()
     device = resolve_device(args.device)
     model = ModelConfig(resolution=args.resolution, width=args.width, genres=[f"g{i}" for i in range(8)])
@@ -112,6 +113,7 @@ def main() -> None:
         "fp32-channels-last": {"precision": "fp32", "channels_last": True},
         "bf16": {"precision": "bf16"},
         "compile": {"compile": True},
+        "graphs": {"compile": True, "compile_mode": "reduce-overhead"},  # CUDA graphs on a GPU
     }
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.variants.split(","):
@@ -123,7 +125,8 @@ def main() -> None:
                 print(f"{'ours: ' + name:48s} failed: {type(error).__name__}: {str(error).splitlines()[0][:80]}")
                 continue
             label = f"ours: {name} ({resolve_precision(train.precision, device, args.batch_size) or 'fp32'}"
-            label += f"{', channels_last' if train.channels_last else ''}{', compiled' if train.compile else ''})"
+            label += f"{', channels_last' if train.channels_last else ''}{', compiled' if train.compile else ''}"
+            label += f"{', ' + train.compile_mode if train.compile and train.compile_mode != 'default' else ''})"
             print(f"{label:48s} {ours:8.1f} img/s   {ours / ref:.2f}x")
 
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gan.config import GENRE_CLASSIFIERS, R1_EVERY, RESNET_ONLY, ModelConfig, TrainConfig
+from gan.config import COMPILE_MODES, GENRE_CLASSIFIERS, R1_EVERY, RESNET_ONLY, ModelConfig, TrainConfig
 from gan.errors import GanError
 
 log = logging.getLogger("gan")
@@ -118,6 +118,9 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                         help="channels-last memory format (default %(default)s)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=defaults.compile,
                         help="torch.compile the networks (default %(default)s)")
+    parser.add_argument("--compile-mode", choices=COMPILE_MODES, default=defaults.compile_mode,
+                        help="torch.compile's mode with --compile: reduce-overhead replays each step as CUDA "
+                             "graphs on a GPU; a CPU compiles every mode as default (default %(default)s)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar (default: on a terminal); without it, a log line every --log-every steps")
 
@@ -277,8 +280,8 @@ def plan_from_args(args: argparse.Namespace):
     model = ModelConfig(**fields)
     model.validate()
     shared = {name: getattr(args, name) for name in TRAIN_HELP}
-    shared.update(channels_last=args.channels_last, compile=args.compile, mode_seeking_cap=args.mode_seeking_cap,
-                  genre_groups=args.genre_groups, tag_sets=args.tag_sets)
+    shared.update(channels_last=args.channels_last, compile=args.compile, compile_mode=args.compile_mode,
+                  mode_seeking_cap=args.mode_seeking_cap, genre_groups=args.genre_groups, tag_sets=args.tag_sets)
     pretrain = finetune = None
     if args.pretrain_data:
         if args.pretrain_steps < 1:

@@ -8,9 +8,10 @@ from conftest import ROOT
 
 
 def test_gpu_check_runs_every_part_on_the_cpu():
-    # The default step and the compiled one (whose backward once failed: see gan.train.loop's D step).
+    # The default step, the compiled one (whose backward once failed: see gan.train.loop's D step) and
+    # the compiled one in mode reduce-overhead (CUDA graphs on a GPU, compiled as default here).
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--device", "cpu", "--tiny",
-                             "--variants", "default,compile"],
+                             "--variants", "default,compile,graphs"],
                             capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]

@@ -51,6 +51,23 @@ def test_training_steps_change_weights_and_losses_are_finite(tmp_path, demo_dir)
     assert not torch.equal(before_d["genre_head.weight"], after_d["genre_head.weight"])
 
 
+@pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
+def test_the_compile_mode_reaches_torch_compile_and_graphs_start_a_generation_each_step(tmp_path, demo_dir,
+                                                                                       monkeypatch, mode):
+    # CUDA graphs replay into memory of their own: each step must start a new generation (once, with
+    # D's extra updates inside it), and only then. Compiling for real is the gpu_check test's part;
+    # here torch.compile is recorded and hands the module back.
+    modes, marks = [], []
+    monkeypatch.setattr(torch, "compile", lambda module, mode=None: modes.append(mode) or module)
+    monkeypatch.setattr(torch.compiler, "cudagraph_mark_step_begin", lambda: marks.append(trainer.step))
+    trainer = _trainer(tmp_path, demo_dir, compile=True, compile_mode=mode, d_steps=2)
+    assert modes == [mode, mode]  # G and D
+    for step in range(3):
+        trainer.step = step
+        trainer.train_step(*trainer.next_batch())
+    assert marks == ([0, 1, 2] if mode == "reduce-overhead" else [])
+
+
 def _plan(demo_dir, pretrain_steps=0, steps=6, **overrides):
     """A plan for the tiny model; `overrides` name TrainConfig or ModelConfig fields."""
     model_fields = {f.name for f in dataclasses.fields(ModelConfig)}

@@ -322,8 +322,12 @@ class PhaseTrainer:
             self.d_step = DistributedDataParallel(self.nets.discriminator, device_ids=device_ids)
         self.d_judge = self.nets.discriminator
         if train.compile:
-            self.g_step, self.d_step = torch.compile(self.g_step), torch.compile(self.d_step)
-            self.d_judge = torch.compile(self.nets.discriminator) if self.world.distributed else self.d_step
+            mode = train.compile_mode
+            self.g_step, self.d_step = torch.compile(self.g_step, mode=mode), torch.compile(self.d_step, mode=mode)
+            self.d_judge = torch.compile(self.nets.discriminator, mode=mode) if self.world.distributed else self.d_step
+        # CUDA graphs replay into memory of their own: each step starts a new generation, so the
+        # outputs of the previous step's graphs may be overwritten (none is kept past its step).
+        self.graphs = train.compile and train.compile_mode == "reduce-overhead"
 
     # --- the textbook part -------------------------------------------------------------------
 
@@ -333,6 +337,8 @@ class PhaseTrainer:
 
     def train_step(self, real: torch.Tensor, real_labels: torch.Tensor | None) -> dict[str, torch.Tensor]:
         G, cfg = self.g_step, self.config
+        if self.graphs:
+            torch.compiler.cudagraph_mark_step_begin()
         for _ in range(cfg.d_steps - 1):  # D's extra updates, each with covers and fakes of its own
             self.extra_d_update(*self.next_batch())
         noise, fake_labels = self.draw_noise_and_genres()
