@@ -203,6 +203,8 @@ class TrainConfig:
         if unknown:
             raise GanError(f"--augment: unknown augmentation(s) {unknown}; use 'none' or a comma-separated "
                            f"subset of {','.join(AUGMENTATIONS)}")
+        if self.compile_mode != "default" and not self.compile:
+            raise GanError(f"--compile-mode {self.compile_mode} needs --compile")
         if self.device not in DEVICES and not self.device.startswith("cuda:"):
             raise GanError(f"--device must be one of {DEVICES} or cuda:N, got {self.device!r}")
 

@@ -194,6 +194,8 @@ def test_sample_grid_is_noise_rows_by_genre_columns(tmp_path, demo_dir):
 def test_bad_training_flags_are_one_line_errors(tmp_path, demo_dir):
     with pytest.raises(GanError, match="--batch-size must be at least 1"):
         tiny_train(batch_size=0).validate()
+    with pytest.raises(GanError, match="--compile-mode reduce-overhead needs --compile"):
+        tiny_train(compile_mode="reduce-overhead").validate()
     with pytest.raises(GanError, match="--resolution must be one of"):
         dataclasses.replace(tiny_model(), resolution=48).validate()
     plan = _plan(demo_dir, steps=3)
