@@ -120,7 +120,7 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                         help="torch.compile the networks (default %(default)s)")
     parser.add_argument("--compile-mode", choices=COMPILE_MODES, default=defaults.compile_mode,
                         help="torch.compile's mode with --compile: reduce-overhead replays each step as CUDA "
-                             "graphs on a GPU; a CPU compiles every mode as default (default %(default)s)")
+                             "graphs on a GPU (a CPU has none: it compiles as default) (default %(default)s)")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar (default: on a terminal); without it, a log line every --log-every steps")
 

@@ -166,8 +166,8 @@ class TrainConfig:
     channels_last: bool = True
     compile: bool = False
     # With `compile`: torch.compile's mode. On a GPU, "reduce-overhead" captures the training step in
-    # CUDA graphs, for small batches whose step is bound by kernel launches; on a CPU every mode
-    # compiles as "default" does. See the README's "On a GPU".
+    # CUDA graphs, for small batches whose step is bound by kernel launches; on a CPU, which has no
+    # graphs, it compiles as "default" does. See the README's "On a GPU".
     compile_mode: str = "default"
     log_every: int = 10
     sample_every: int = 250
