@@ -95,6 +95,10 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                         help="the fewest channels of any ResNet generator block: widens the last blocks, which "
                              "draw the thin lines, and leaves the discriminator as it is (0: none; "
                              "default %(default)s)")
+    parser.add_argument("--discriminator-min-channels", type=int, default=model.discriminator_min_channels,
+                        help="the fewest channels of any ResNet discriminator block: widens its first blocks, "
+                             "which look at the cover's grain and edges, and leaves the generator as it is "
+                             "(0: none; default %(default)s)")
     parser.add_argument("--projection", action=argparse.BooleanOptionalAction, default=model.projection,
                         help="genre-aware realness in the discriminator (projection discriminator; "
                              "default %(default)s)")

@@ -37,7 +37,8 @@ DEVICES = ("auto", "cpu", "cuda")
 AUGMENTATIONS = ("translation", "cutout")  # see gan.train.augment
 ARCHITECTURES = ("resnet", "dcgan")  # see gan.models
 # ModelConfig fields that DCGAN lacks; each is off when false or 0.
-RESNET_ONLY = ("coordinate_channels", "generator_spectral_norm", "generator_min_channels")
+RESNET_ONLY = ("coordinate_channels", "generator_spectral_norm", "generator_min_channels",
+               "discriminator_min_channels")
 GENRE_CLASSIFIERS = ("softmax", "contrastive")  # see gan.models.genre_heads
 MAX_GENRES = 1000
 MAX_GENRE_NAME = 64
@@ -87,6 +88,11 @@ class ModelConfig:
     # the discriminator keeps its ladder. ResNet generator only. Not in the recipe: 32 measured worse
     # than without on two seeds (README, row 24).
     generator_min_channels: int = 0
+    # The same floor under the discriminator's channels, which double from `width` at its first
+    # block, so the blocks that look at the full-size and half-size cover (its grain, edges and thin
+    # lines) are the narrowest: 16 channels to tell a real cover's texture from a fake's. A floor
+    # widens those blocks alone; the generator keeps its ladder. ResNet only.
+    discriminator_min_channels: int = 0
 
     def validate(self) -> None:
         check_fields(self)
@@ -251,6 +257,7 @@ LIMITS: dict[type, dict[str, Between | tuple]] = {
         "latent_dim": Between(1, 4096),
         "width": Between(4, 1024),
         "generator_min_channels": Between(0, 8192),
+        "discriminator_min_channels": Between(0, 8192),
         "genre_embedding_dim": Between(1, 4096),
         "genres": Between(0, MAX_GENRES),
         "architecture": ARCHITECTURES,

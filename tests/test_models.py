@@ -7,7 +7,14 @@ from conftest import tiny_model
 from gan.config import from_dict, to_dict
 from gan.errors import GanError
 from gan.models import build_discriminator, build_generator, carry_over_weights, minibatch_stddev
-from gan.models.resnet import ConditionalBatchNorm, PixelNoise, UpBlock, generator_channels, with_coordinates
+from gan.models.resnet import (
+    ConditionalBatchNorm,
+    PixelNoise,
+    UpBlock,
+    discriminator_channels,
+    generator_channels,
+    with_coordinates,
+)
 
 ARCHITECTURES = ["resnet", "dcgan"]
 
@@ -193,6 +200,22 @@ def test_the_channel_floor_widens_the_generators_narrow_blocks_and_leaves_the_di
     assert {k: v.shape for k, v in build_discriminator(floored).state_dict().items()} == shapes
     with pytest.raises(GanError, match="^--generator-min-channels is for --architecture resnet, not dcgan$"):
         tiny_model(architecture="dcgan", coordinate_channels=False, generator_min_channels=32).validate()
+
+
+def test_the_discriminators_channel_floor_widens_its_first_blocks_and_leaves_the_generator():
+    ladder, floored = (tiny_model(resolution=64, width=8, genres=["a", "b"], discriminator_min_channels=floor)
+                       for floor in (0, 32))
+    assert discriminator_channels(ladder) == [8, 16, 32, 64]
+    assert discriminator_channels(floored) == [32, 32, 32, 64]
+    D = build_discriminator(floored)
+    assert [(block.conv1.in_channels, block.conv2.out_channels) for block in D.blocks] == \
+        [(3, 32), (32, 32), (32, 32), (32, 64)]
+    scores, genres = D(torch.randn(4, 3, 64, 64), torch.tensor([0, 1, 0, 1]))
+    assert scores.shape == (4,) and genres.shape == (4, 2)
+    shapes = {k: v.shape for k, v in build_generator(ladder).state_dict().items()}
+    assert {k: v.shape for k, v in build_generator(floored).state_dict().items()} == shapes
+    with pytest.raises(GanError, match="^--discriminator-min-channels is for --architecture resnet, not dcgan$"):
+        tiny_model(architecture="dcgan", coordinate_channels=False, discriminator_min_channels=32).validate()
 
 
 def test_discriminator_sees_a_collapsed_batch():

@@ -22,7 +22,7 @@ for conditional generation, scaled to what trains in an hour on two CPU cores:
 
 Widths: `width` w gives the generator 8w channels at 4x4 and 8x8 halving to w at full resolution,
 and the discriminator w at its first block doubling to 8w. `generator_min_channels` puts a floor
-under the generator's (not the discriminator's) channels.
+under the generator's channels, `discriminator_min_channels` one under the discriminator's.
 """
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ def channel_ladder(config: ModelConfig) -> list[int]:
 def generator_channels(config: ModelConfig) -> list[int]:
     """The generator's channels: the ladder, none below `generator_min_channels`."""
     return [max(channels, config.generator_min_channels) for channels in channel_ladder(config)]
+
+
+def discriminator_channels(config: ModelConfig) -> list[int]:
+    """The discriminator's channels, first block first (w, 2w, 4w, 8w at 64 px), none below
+    `discriminator_min_channels`."""
+    return [max(channels, config.discriminator_min_channels) for channels in reversed(channel_ladder(config)[1:])]
 
 
 class ConditionalBatchNorm(nn.Module):
@@ -212,7 +218,7 @@ class ResNetDiscriminator(Discriminator):
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        channels = list(reversed(channel_ladder(config)[1:]))  # w, 2w, 4w, 8w at 64 px
+        channels = discriminator_channels(config)
         self.blocks = nn.Sequential(*(DownBlock(a, b, first=i == 0)
                                       for i, (a, b) in enumerate(zip([3, *channels], channels))))
         features = channels[-1]
