@@ -30,6 +30,8 @@ TRAIN_HELP = {
     "beta2": "Adam beta2",
     "genre_loss_weight": "weight of the genre (auxiliary classifier) loss",
     "ema_decay": "decay of the generator's exponential moving average; 0 turns it off",
+    "ema_rampup": "the EMA averages about this fraction of the steps so far (1/9: the last 333 of 3,000) until "
+                  "--ema-decay caps it; 0 = --ema-decay from the first step",
     "seed": "seed for weights, data order and noise",
     "device": "auto, cpu, cuda or cuda:N",
     "precision": "auto (bf16 where the hardware has it), bf16 or fp32",

@@ -151,6 +151,14 @@ def coarse(images: torch.Tensor, scale: int) -> torch.Tensor:
     return F.adaptive_avg_pool2d(images, scale)
 
 
+def ema_decay_at(step: int, decay: float, rampup: float) -> float:
+    """The EMA's decay at `step` of a phase: an average over about the last `rampup` of the steps so far
+    (so that a short run still gets a useful one), `decay` at most; `rampup` 0 is `decay` throughout."""
+    if rampup == 0:
+        return decay
+    return min(decay, (1 + step) / (1 + step + 1 / rampup))
+
+
 def mode_seeking_ratio(fakes: torch.Tensor, noise: torch.Tensor, scale: int = 0) -> torch.Tensor:
     """For consecutive pairs of fakes (same genre, different noise): how far apart the images
     (`coarse` at `scale`) are for how far apart their noise is (MSGAN, Mao et al., 2019), one value
@@ -491,8 +499,7 @@ class PhaseTrainer:
         ema = self.nets.ema
         if ema is None:
             return
-        # Ramp the decay up early on so that short runs still get a useful average.
-        decay = min(self.config.ema_decay, (1 + self.step) / (10 + self.step))
+        decay = ema_decay_at(self.step, self.config.ema_decay, self.config.ema_rampup)
         ema_params = list(ema.parameters())
         torch._foreach_lerp_(ema_params, [p.detach() for p in self.nets.generator.parameters()], 1 - decay)
         for ema_buffer, buffer in zip(ema.buffers(), self.nets.generator.buffers()):

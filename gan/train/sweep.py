@@ -22,7 +22,7 @@ MODEL_PARAMS = ("resolution", "latent_dim", "width", "genre_embedding_dim", "pro
                 "discriminator_min_channels")
 TRAIN_PARAMS = ("batch_size", "lr_g", "lr_d", "lr_decay_from", "beta1", "beta2", "genre_loss_weight",
                 "mode_seeking_weight", "mode_seeking_scale", "mode_seeking_cap", "genre_groups", "tag_sets",
-                "r1_gamma", "d_steps", "lecam_weight", "ema_decay", "seed", "steps")
+                "r1_gamma", "d_steps", "lecam_weight", "ema_decay", "ema_rampup", "seed", "steps")
 SWEEPABLE = (*MODEL_PARAMS, *TRAIN_PARAMS, "pretrain")
 
 
