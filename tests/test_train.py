@@ -436,6 +436,28 @@ def test_learning_rates_hold_then_fall_linearly_to_zero(tmp_path, demo_dir):
         tiny_train(lr_decay_from=1.5).validate()
 
 
+def test_the_ema_averages_a_growing_share_of_the_steps_up_to_its_decay(tmp_path, demo_dir):
+    from gan.train.loop import ema_decay_at
+
+    # The recipe's ramp: an average over about the last ninth of the steps so far.
+    assert [ema_decay_at(step, 0.999, 1 / 9) for step in (0, 8, 2999)] == [0.1, 0.5, 3000 / 3009]
+    assert ema_decay_at(2999, 0.999, 1 / 3) == pytest.approx(0.999)  # a third: the cap at the 3,000th step
+    assert ema_decay_at(10_000, 0.999, 1 / 3) == 0.999
+    assert ema_decay_at(0, 0.99, 0.0) == 0.99  # no ramp
+
+    trainer = _trainer(tmp_path, demo_dir, ema_decay=0.999, ema_rampup=0.5)
+    trainer.step = 1  # decay 2 / 4: the EMA moves halfway to G
+    before = [p.clone() for p in trainer.nets.ema.parameters()]
+    with torch.no_grad():
+        for p in trainer.nets.generator.parameters():
+            p.add_(1.0)
+    trainer.update_ema()
+    for old, new, live in zip(before, trainer.nets.ema.parameters(), trainer.nets.generator.parameters()):
+        torch.testing.assert_close(new, (old + live) / 2)
+    with pytest.raises(GanError, match=r"--ema-rampup must be in \[0, 1\], got 2.0"):
+        tiny_train(ema_rampup=2.0).validate()
+
+
 def test_a_resume_after_kill_9_before_any_checkpoint_counts_no_step_twice(tmp_path, demo_dir):
     """kill -9 after metrics rows but before the first checkpoint: the resume starts at step 0
     and the phase's rows go, so metrics.jsonl holds each step once."""
