@@ -97,10 +97,10 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                         help="the fewest channels of any ResNet generator block: widens the last blocks, which "
                              "draw the thin lines, and leaves the discriminator as it is (0: none; "
                              "default %(default)s)")
-    parser.add_argument("--discriminator-min-channels", type=int, default=model.discriminator_min_channels,
+    parser.add_argument("--discriminator-min-channels", type=int, default=None,
                         help="the fewest channels of any ResNet discriminator block: widens its first blocks, "
                              "which look at the cover's grain and edges, and leaves the generator as it is "
-                             "(0: none; default %(default)s)")
+                             f"(0: none; default {model.discriminator_min_channels} for resnet, 0 for dcgan)")
     parser.add_argument("--projection", action=argparse.BooleanOptionalAction, default=model.projection,
                         help="genre-aware realness in the discriminator (projection discriminator; "
                              "default %(default)s)")
@@ -280,9 +280,10 @@ def plan_from_args(args: argparse.Namespace):
     # Every architecture field has a flag of its name (_add_train_flags); the genres come from the data.
     fields = {field.name: getattr(args, field.name) for field in dataclasses.fields(ModelConfig)
               if field.name != "genres"}
-    for name in RESNET_ONLY:  # a switch left unset (None): the default where the architecture has it
+    for name in RESNET_ONLY:  # an option left unset (None): the default where the architecture has it, else off
         if fields[name] is None:
-            fields[name] = getattr(ModelConfig, name) and args.architecture == "resnet"
+            default = getattr(ModelConfig, name)
+            fields[name] = default if args.architecture == "resnet" else type(default)()
     model = ModelConfig(**fields)
     model.validate()
     shared = {name: getattr(args, name) for name in TRAIN_HELP}

@@ -90,9 +90,10 @@ class ModelConfig:
     generator_min_channels: int = 0
     # The same floor under the discriminator's channels, which double from `width` at its first
     # block, so the blocks that look at the full-size and half-size cover (its grain, edges and thin
-    # lines) are the narrowest: 16 channels to tell a real cover's texture from a fake's. A floor
-    # widens those blocks alone; the generator keeps its ladder. ResNet only.
-    discriminator_min_channels: int = 0
+    # lines) are the narrowest: 16 and 32 at width 16. A floor widens those blocks alone; the
+    # generator keeps its ladder. ResNet only. In the recipe since row 29 of the README's table:
+    # better than the recipe without it on two seeds, by three judges, at no measurable cost in time.
+    discriminator_min_channels: int = 32
 
     def validate(self) -> None:
         check_fields(self)
@@ -306,7 +307,7 @@ T = TypeVar("T")
 # file without the field was written by a version that did what these values say.
 LEGACY_VALUES: dict[type, dict[str, Any]] = {
     ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False, "genre_classifier": "softmax",
-                  "coordinate_channels": False, "generator_spectral_norm": False},
+                  "coordinate_channels": False, "generator_spectral_norm": False, "discriminator_min_channels": 0},
     TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False,
                   "genre_groups": False, "tag_sets": False, "mode_seeking_scale": 0,
                   "r1_gamma": 0.0, "d_steps": 1, "lecam_weight": 0.0},

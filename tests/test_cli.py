@@ -85,7 +85,9 @@ def test_model_flags_reach_the_plan_and_their_defaults_are_the_configs():
     assert model("--generator-min-channels", "32").generator_min_channels == 32
     with pytest.raises(GanError, match="^--generator-min-channels is for --architecture resnet, not dcgan$"):
         model("--architecture", "dcgan", "--generator-min-channels", "32")
-    assert model("--discriminator-min-channels", "32").discriminator_min_channels == 32
+    assert model().discriminator_min_channels == 32
+    assert model("--discriminator-min-channels", "0").discriminator_min_channels == 0
+    assert model("--architecture", "dcgan").discriminator_min_channels == 0
     with pytest.raises(GanError, match="^--discriminator-min-channels is for --architecture resnet, not dcgan$"):
         model("--architecture", "dcgan", "--discriminator-min-channels", "32")
 

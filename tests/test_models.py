@@ -114,7 +114,8 @@ def test_projection_makes_realness_depend_on_the_genre(architecture):
 
 
 def test_configs_written_before_the_resnet_read_as_dcgan():
-    later_fields = ("architecture", "coordinate_channels", "generator_spectral_norm")  # added after the ResNet
+    later_fields = ("architecture", "coordinate_channels", "generator_spectral_norm",  # added after the ResNet
+                    "discriminator_min_channels")
     old = {k: v for k, v in to_dict(tiny_model()).items() if k not in later_fields}
     assert from_dict(type(tiny_model()), old).architecture == "dcgan"
     assert tiny_model().architecture == "resnet"
@@ -125,6 +126,10 @@ def test_configs_written_before_the_resnet_read_as_dcgan():
         from_dict(type(tiny_model()), {**before_coordinates, "architecture": "dcgan", "coordinate_channels": True},
                   "run.json")
     assert from_dict(type(tiny_model()), before_coordinates).generator_spectral_norm is False
+    # A discriminator trained before its channel floor existed had none.
+    before_floor = {k: v for k, v in to_dict(tiny_model()).items() if k != "discriminator_min_channels"}
+    assert tiny_model().discriminator_min_channels == 32
+    assert from_dict(type(tiny_model()), before_floor).discriminator_min_channels == 0
     with pytest.raises(GanError, match="--generator-spectral-norm is for --architecture resnet, not dcgan"):
         from_dict(type(tiny_model()), {**before_coordinates, "architecture": "dcgan",
                                        "generator_spectral_norm": True})
@@ -250,7 +255,8 @@ def test_every_per_genre_tensor_is_listed_and_moves_by_genre_name():
 
 def test_a_checkpoint_from_before_the_resnet_loads_and_generates(tmp_path):
     """The bundled checkpoint of earlier versions: format 1, a DCGAN, its config without the fields
-    added since (architecture, pixel_noise, coordinate_channels, generator_spectral_norm)."""
+    added since (architecture, pixel_noise, coordinate_channels, generator_spectral_norm,
+    discriminator_min_channels)."""
     import json
 
     from safetensors.torch import save_file
@@ -261,7 +267,8 @@ def test_a_checkpoint_from_before_the_resnet_loads_and_generates(tmp_path):
     model = tiny_model(genres=["jazz", "rock"], architecture="dcgan", projection=False, pixel_noise=False,
                        coordinate_channels=False)
     config = checkpoint_config(model, None, None, "finetune", 10, ema=True)
-    for name in ("architecture", "pixel_noise", "coordinate_channels", "generator_spectral_norm"):
+    for name in ("architecture", "pixel_noise", "coordinate_channels", "generator_spectral_norm",
+                 "discriminator_min_channels"):
         del config["model"][name]
     (tmp_path / "config.json").write_text(json.dumps(config))
     torch.manual_seed(0)
