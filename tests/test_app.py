@@ -644,4 +644,6 @@ def test_quality_page_measures_genre_pairs_of_a_multi_tag_run(runs_dir, monkeypa
     assert pairs["data"][0]["x"] == ["classical+jazz *", "jazz+pop *", "metal+pop *"]
     table = at.dataframe[-1].value
     assert list(table["pair"]) == ["classical+jazz", "jazz+pop", "metal+pop"] and list(table["n"]) == [200] * 3
-    assert "Genre pairs" not in [h.value for h in app("quality").subheader]  # single-genre data: no section
+    write_checkpoint(runs_dir / "single" / "checkpoints" / "finetune-0000001", ["rock", "pop"])
+    single_genre = app("quality", checkpoint="runs/single")  # data without tag pairs: no section
+    assert not single_genre.exception and "Genre pairs" not in [h.value for h in single_genre.subheader]
