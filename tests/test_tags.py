@@ -298,10 +298,16 @@ def test_pair_quality_scores_each_pair_of_the_data(tagged_dir, tmp_path):
 
 
 def test_evaluate_pairs_of_a_single_genre_checkpoint_is_one_line(tmp_path, capsys):
+    from gan.atomic import write_folder_atomically
+    from gan.checkpoint import GENERATOR_FILE, checkpoint_config
     from gan.cli import main
 
+    model = tiny_model(genres=["jazz", "pop"])  # its data recorded no covers of two genres
+    write_folder_atomically(tmp_path / "single", {"config.json": checkpoint_config(model, None, None, "finetune", 1,
+                                                                                   ema=False),
+                                                  GENERATOR_FILE: build_generator(model).state_dict()})
     with pytest.raises(SystemExit):
-        main(["evaluate", "pairs", "--out", str(tmp_path)])
+        main(["evaluate", "pairs", "--checkpoint", str(tmp_path / "single"), "--out", str(tmp_path / "out")])
     assert capsys.readouterr().err.strip() == ("error: no tag pairs to measure: the checkpoint's training data has "
                                                "no covers of two genres")
 
