@@ -46,6 +46,18 @@ def tiny_train(**overrides) -> TrainConfig:
     return TrainConfig(**values)
 
 
+def write_checkpoint(folder, genres, resolution=32):
+    """A generator-only checkpoint folder with fresh weights; its data records nothing (no tag pairs)."""
+    from gan.atomic import write_folder_atomically
+    from gan.checkpoint import GENERATOR_FILE, checkpoint_config
+    from gan.models import build_generator
+
+    model = tiny_model(genres=list(genres), resolution=resolution)
+    write_folder_atomically(folder, {"config.json": checkpoint_config(model, None, None, "finetune", 1, ema=False),
+                                     GENERATOR_FILE: build_generator(model).state_dict()})
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, demo_dir) -> Path:
     """A finished 3-step fine-tuning run of a tiny model on `demo_dir` (32 px, 3 genres)."""

@@ -9,7 +9,7 @@ import tempfile
 import tomllib
 
 import pytest
-from conftest import ROOT, tiny_model, tiny_train
+from conftest import ROOT, tiny_model, tiny_train, write_checkpoint
 from streamlit.testing.v1 import AppTest
 
 PAGES = {name: f"app_pages/{name}.py" for name in
@@ -64,18 +64,6 @@ def charts(at: AppTest) -> list[dict]:
 
 def captions(at: AppTest) -> list[str]:
     return [c.value for c in at.caption]
-
-
-def write_checkpoint(folder, genres, resolution=32):
-    """A generator-only checkpoint folder with fresh weights."""
-    from gan.atomic import write_folder_atomically
-    from gan.checkpoint import GENERATOR_FILE, checkpoint_config
-    from gan.models import build_generator
-
-    model = tiny_model(genres=list(genres), resolution=resolution)
-    write_folder_atomically(folder, {"config.json": checkpoint_config(model, None, None, "finetune", 1, ema=False),
-                                     GENERATOR_FILE: build_generator(model).state_dict()})
-    return folder
 
 
 def test_every_page_renders_without_errors(runs_dir):

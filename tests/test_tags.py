@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_model, tiny_train
+from conftest import tiny_model, tiny_train, write_checkpoint
 from PIL import Image
 
 from gan.data import demo
@@ -298,14 +298,9 @@ def test_pair_quality_scores_each_pair_of_the_data(tagged_dir, tmp_path):
 
 
 def test_evaluate_pairs_of_a_single_genre_checkpoint_is_one_line(tmp_path, capsys):
-    from gan.atomic import write_folder_atomically
-    from gan.checkpoint import GENERATOR_FILE, checkpoint_config
     from gan.cli import main
 
-    model = tiny_model(genres=["jazz", "pop"])  # its data recorded no covers of two genres
-    write_folder_atomically(tmp_path / "single", {"config.json": checkpoint_config(model, None, None, "finetune", 1,
-                                                                                   ema=False),
-                                                  GENERATOR_FILE: build_generator(model).state_dict()})
+    write_checkpoint(tmp_path / "single", ["jazz", "pop"])  # its data recorded no covers of two genres
     with pytest.raises(SystemExit):
         main(["evaluate", "pairs", "--checkpoint", str(tmp_path / "single"), "--out", str(tmp_path / "out")])
     assert capsys.readouterr().err.strip() == ("error: no tag pairs to measure: the checkpoint's training data has "
