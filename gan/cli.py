@@ -89,6 +89,10 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coordinate-channels", action=argparse.BooleanOptionalAction, default=None,
                         help="each pixel's x and y beside the features of every ResNet generator block "
                              f"(CoordConv; default {model.coordinate_channels} for resnet, False for dcgan)")
+    parser.add_argument("--coordinate-frequencies", type=int, default=model.coordinate_frequencies,
+                        help="octaves of sines and cosines of each pixel's x and y, shifted by the noise, beside "
+                             "the features of every ResNet generator block (1, 2, 4, ... periods across the "
+                             "cover; 0: none; default %(default)s)")
     parser.add_argument("--generator-spectral-norm", action=argparse.BooleanOptionalAction,
                         default=model.generator_spectral_norm,
                         help="spectral norm on the ResNet generator's layers as well as the discriminator's "

@@ -37,7 +37,7 @@ DEVICES = ("auto", "cpu", "cuda")
 AUGMENTATIONS = ("translation", "cutout")  # see gan.train.augment
 ARCHITECTURES = ("resnet", "dcgan")  # see gan.models
 # ModelConfig fields that DCGAN lacks; each is off when false or 0.
-RESNET_ONLY = ("coordinate_channels", "generator_spectral_norm", "generator_min_channels",
+RESNET_ONLY = ("coordinate_channels", "coordinate_frequencies", "generator_spectral_norm", "generator_min_channels",
                "discriminator_min_channels")
 GENRE_CLASSIFIERS = ("softmax", "contrastive")  # see gan.models.genre_heads
 MAX_GENRES = 1000
@@ -74,6 +74,11 @@ class ModelConfig:
     # command line turns it off for --architecture dcgan unless asked). In the recipe since row 20 of
     # the README's table: better than the recipe without it on two seeds each, trained on one machine.
     coordinate_channels: bool = True
+    # Sines and cosines of each pixel's x and y at 1, 2, 4, ... periods across the cover (this many
+    # octaves), their phases set by the noise vector, beside the features of every generator block:
+    # a stripe or a thin line is then drawn wherever the noise puts it in one step (see
+    # gan.models.resnet.ShiftedWaves). 0 for none. ResNet generator only.
+    coordinate_frequencies: int = 0
     # Spectral norm on the generator's convolutions and its first linear layer too, not only the
     # discriminator's (SAGAN, Zhang et al., 2019; BigGAN): each layer's gain is held at 1, so no
     # layer can grow its way into the sudden swings that make one seed's genre fall apart. The
@@ -265,6 +270,7 @@ LIMITS: dict[type, dict[str, Between | tuple]] = {
         "latent_dim": Between(1, 4096),
         "width": Between(4, 1024),
         "generator_min_channels": Between(0, 8192),
+        "coordinate_frequencies": Between(0, 8),
         "discriminator_min_channels": Between(0, 8192),
         "genre_embedding_dim": Between(1, 4096),
         "genres": Between(0, MAX_GENRES),
@@ -307,7 +313,8 @@ T = TypeVar("T")
 # file without the field was written by a version that did what these values say.
 LEGACY_VALUES: dict[type, dict[str, Any]] = {
     ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False, "genre_classifier": "softmax",
-                  "coordinate_channels": False, "generator_spectral_norm": False, "discriminator_min_channels": 0},
+                  "coordinate_channels": False, "generator_spectral_norm": False, "discriminator_min_channels": 0,
+                  "coordinate_frequencies": 0},
     TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False,
                   "genre_groups": False, "tag_sets": False, "mode_seeking_scale": 0,
                   "r1_gamma": 0.0, "d_steps": 1, "lecam_weight": 0.0},

@@ -97,6 +97,8 @@ def test_sweep_and_comparison(demo_dir, tmp_path):
         == [True, False]
     assert [p.model.generator_min_channels for _, p in sweep_plans(base, "generator_min_channels", ["0", "32"])] \
         == [0, 32]
+    assert [p.model.coordinate_frequencies for _, p in sweep_plans(base, "coordinate_frequencies", ["0", "4"])] \
+        == [0, 4]
     assert [p.finetune.train.d_steps for _, p in sweep_plans(base, "d_steps", ["1", "2"])] == [1, 2]
     assert [p.finetune.train.r1_gamma for _, p in sweep_plans(base, "r1_gamma", ["0", "4"])] == [0.0, 4.0]
     assert [p.finetune.train.lecam_weight for _, p in sweep_plans(base, "lecam_weight", ["0", "0.3"])] == [0.0, 0.3]

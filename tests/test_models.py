@@ -1,4 +1,5 @@
 import itertools
+import math
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from gan.models import build_discriminator, build_generator, carry_over_weights,
 from gan.models.resnet import (
     ConditionalBatchNorm,
     PixelNoise,
+    ShiftedWaves,
     UpBlock,
     discriminator_channels,
     generator_channels,
@@ -115,7 +117,7 @@ def test_projection_makes_realness_depend_on_the_genre(architecture):
 
 def test_configs_written_before_the_resnet_read_as_dcgan():
     later_fields = ("architecture", "coordinate_channels", "generator_spectral_norm",  # added after the ResNet
-                    "discriminator_min_channels")
+                    "discriminator_min_channels", "coordinate_frequencies")
     old = {k: v for k, v in to_dict(tiny_model()).items() if k not in later_fields}
     assert from_dict(type(tiny_model()), old).architecture == "dcgan"
     assert tiny_model().architecture == "resnet"
@@ -130,6 +132,9 @@ def test_configs_written_before_the_resnet_read_as_dcgan():
     before_floor = {k: v for k, v in to_dict(tiny_model()).items() if k != "discriminator_min_channels"}
     assert tiny_model().discriminator_min_channels == 32
     assert from_dict(type(tiny_model()), before_floor).discriminator_min_channels == 0
+    before_waves = {k: v for k, v in to_dict(tiny_model(coordinate_frequencies=3)).items()
+                    if k != "coordinate_frequencies"}
+    assert from_dict(type(tiny_model()), before_waves).coordinate_frequencies == 0
     with pytest.raises(GanError, match="--generator-spectral-norm is for --architecture resnet, not dcgan"):
         from_dict(type(tiny_model()), {**before_coordinates, "architecture": "dcgan",
                                        "generator_spectral_norm": True})
@@ -162,6 +167,60 @@ def test_coordinate_channels_hold_each_pixels_column_and_row():
     assert torch.equal(out[:, :3], features)
     torch.testing.assert_close(out[1, 3], torch.linspace(-1, 1, 5).expand(4, 5))  # x: along the width
     torch.testing.assert_close(out[1, 4], torch.linspace(-1, 1, 4)[:, None].expand(4, 5))  # y: down
+
+
+def test_shifted_waves_are_sines_of_the_coordinates_turned_and_moved_by_the_noise():
+    waves = ShiftedWaves(octaves=4, latent_dim=8)
+    assert waves.channels_at(16) == 12  # 1, 2 and 4 periods across 16 pixels; 8 would leave 2 pixels a period
+    cols = torch.linspace(-1, 1, 16)
+    upright = waves(torch.zeros(2, 1, 16, 16), torch.randn(2, 8))
+    assert upright.shape == (2, 13, 16, 16)
+    # Channels: the input's, then sin x, cos x, sin y, cos y at each frequency.
+    torch.testing.assert_close(upright[0, 2], torch.sin(2 * math.pi * cols).expand(16, 16))
+    torch.testing.assert_close(upright[0, 7], torch.sin(math.pi * cols)[:, None].expand(16, 16))
+    assert torch.equal(upright[0], upright[1])  # the map starts at zero: the same waves for every noise
+    noise = torch.zeros(2, 8)
+    noise[1, 0] = math.pi / 2
+    with torch.no_grad():  # x's phase at one period across = the noise's first coordinate
+        waves.pose.weight.zero_()
+        waves.pose.weight[1, 0] = 1.0
+    moved = waves(torch.zeros(2, 1, 16, 16), noise)
+    torch.testing.assert_close(moved[1, 1], torch.cos(math.pi * cols).expand(16, 16))  # a quarter period on
+    torch.testing.assert_close(moved[1, 4], -torch.sin(math.pi * cols).expand(16, 16))  # its cosine with it
+    unmoved = [2, 3, *range(5, 13)]  # the other frequencies, and y
+    torch.testing.assert_close(moved[1, unmoved], upright[0, unmoved])
+    torch.testing.assert_close(moved[0], upright[0])  # zero noise, no shift
+    with torch.no_grad():  # the angle of the frame = the noise's first coordinate: a quarter turn
+        waves.pose.weight.zero_()
+        waves.pose.weight[0, 0] = 1.0
+    turned = waves(torch.zeros(2, 1, 16, 16), noise)
+    torch.testing.assert_close(turned[1, 1:4], upright[0, 7:10])  # x's waves now run along y
+    torch.testing.assert_close(turned[1, 7:10], -upright[0, 1:4])  # and y's along -x
+
+
+def test_shifted_waves_take_their_angles_in_float32_under_autocast():
+    """A bf16 angle of several radians is off by a large part of a pixel: the waves a generator trained
+    under autocast saw are the float32 waves rounded once, as generating in float32 draws them."""
+    torch.manual_seed(0)
+    waves = ShiftedWaves(octaves=4, latent_dim=16)
+    torch.nn.init.normal_(waves.pose.weight, std=3.0)
+    noise = torch.randn(4, 16)
+    fp32 = waves(torch.zeros(4, 1, 64, 64), noise)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = waves(torch.zeros(4, 1, 64, 64, dtype=torch.bfloat16), noise)
+    assert torch.equal(mixed.float(), fp32.bfloat16().float())
+
+
+def test_coordinate_frequencies_widen_each_generator_block_by_its_waves():
+    config = tiny_model(resolution=64, width=8, genres=["a", "b"], coordinate_frequencies=4)
+    G = build_generator(config)
+    plain = build_generator(tiny_model(resolution=64, width=8, genres=["a", "b"]))
+    # 8x8: 1 and 2 periods; 16x16: up to 4; 32x32 and 64x64: up to 8 (four octaves), 4 channels each.
+    assert [b.conv1.in_channels - p.conv1.in_channels for b, p in zip(G.blocks, plain.blocks)] == [8, 12, 16, 16]
+    assert [name for name in G.state_dict() if "pose" in name] == ["waves.pose.weight"]  # one frame for all
+    assert G(torch.randn(2, config.latent_dim), torch.tensor([0, 1])).shape == (2, 3, 64, 64)
+    with pytest.raises(GanError, match="^--coordinate-frequencies is for --architecture resnet, not dcgan$"):
+        tiny_model(architecture="dcgan", coordinate_channels=False, coordinate_frequencies=2).validate()
 
 
 @pytest.mark.parametrize("coordinate_channels", [False, True])

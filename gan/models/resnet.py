@@ -11,7 +11,9 @@ for conditional generation, scaled to what trains in an hour on two CPU cores:
   its embedding sets a per-channel gain and shift, so it changes style at every scale while the
   noise keeps the layout (the same noise gives the same composition in every genre). With
   `coordinate_channels`, each block's first convolution also sees every pixel's x and y; with
-  `generator_spectral_norm`, its layers are spectrally normalised as the discriminator's are.
+  `coordinate_frequencies`, sines and cosines of them too, in a frame the noise turns and shifts
+  (`ShiftedWaves`); with `generator_spectral_norm`, its layers are spectrally normalised as the
+  discriminator's are.
 * Discriminator: residual blocks of spectrally normalised 3x3 convolutions with average pooling
   down to 4x4, where the minibatch standard deviation is appended (a collapsed generator's
   batch varies less than a real one), one more 3x3 convolution, and a sum over positions. Two
@@ -129,25 +131,77 @@ def with_coordinates(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, grid.expand(n, 2, h, w)], dim=1)
 
 
+class ShiftedWaves(nn.Module):
+    """Sines and cosines of each pixel's x and y at 1, 2, 4, ... periods across the cover, in a frame
+    that each cover turns and shifts as a linear map of its noise vector says.
+
+    Stripes, rings and thin lines are periodic or nearly so, and what tells one such cover from
+    another is where the lines fall and which way they run: a phase and an angle. A convolution
+    only adds fixed position channels to its features, so from raw coordinates it can draw lines at
+    fixed places, and moving or turning them with the noise takes several layers of thresholds. In a
+    frame that the noise turns (one angle per cover) and shifts (a phase per wave), the same sine is a
+    stripe at whatever angle and offset the noise asks for, in one step: Fourier features with a
+    per-cover rotation and translation, as StyleGAN3's input layer (Karras et al., 2021) and CIPS
+    (Anokhin et al., 2021) give their generators. One module serves every block, so the frame is
+    the same at every scale; a block gets only the periods of at least four of its pixels (finer
+    ones would alias into a coarse pattern). The map starts at zero: upright, unshifted waves.
+    """
+
+    def __init__(self, octaves: int, latent_dim: int):
+        super().__init__()
+        self.octaves = octaves
+        self.pose = nn.Linear(latent_dim, 1 + 2 * octaves, bias=False)  # angle; x and y phase per octave
+        nn.init.zeros_(self.pose.weight)
+
+    def octaves_at(self, resolution: int) -> int:
+        return sum(1 for k in range(self.octaves) if 4 * 2 ** k <= resolution)
+
+    def channels_at(self, resolution: int) -> int:
+        return 4 * self.octaves_at(resolution)
+
+    def forward(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x (N, C, H, W) with the waves appended: (N, C + channels_at(H), H, W)."""
+        n, _, h, w = x.shape
+        octaves = self.octaves_at(h)
+        # In float32 whatever autocast runs in: a bf16 angle of several radians is off by a pixel's worth.
+        with torch.autocast(x.device.type, enabled=False):
+            pose = self.pose(noise.float())
+            turn = pose[:, 0, None, None]
+            phase = pose[:, 1:].view(n, 2, self.octaves, 1, 1)[:, :, :octaves]  # (N, x|y, octave, 1, 1)
+            cols = torch.linspace(-1.0, 1.0, w, device=x.device)[None, None, :]
+            rows = torch.linspace(-1.0, 1.0, h, device=x.device)[None, :, None]
+            along = cols * turn.cos() + rows * turn.sin()  # (N, H, W): x in the turned frame
+            across = rows * turn.cos() - cols * turn.sin()  # y in it
+            frequencies = math.pi * 2.0 ** torch.arange(octaves, device=x.device)[None, :, None, None]
+            angle_x = frequencies * along[:, None] + phase[:, 0]  # (N, octave, H, W)
+            angle_y = frequencies * across[:, None] + phase[:, 1]
+            waves = torch.cat([angle_x.sin(), angle_x.cos(), angle_y.sin(), angle_y.cos()], dim=1)
+        return torch.cat([x, waves.to(x.dtype)], dim=1)
+
+
 class UpBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, condition_dim: int, grain: PixelNoise | None = None,
-                 coordinates: bool = False):
+                 coordinates: bool = False, wave_channels: int = 0):
         super().__init__()
         self.coordinates = coordinates
+        self.wave_channels = wave_channels  # the generator's ShiftedWaves at this block's resolution
         # No biases: every convolution here feeds a batch norm (the next one, or to_rgb's), which
         # removes any constant. Such a bias has no gradient but float rounding, and Adam, dividing by
         # its size, would walk it at random by up to a learning rate per step.
         self.norm1 = ConditionalBatchNorm(c_in, condition_dim)
-        self.conv1 = nn.Conv2d(c_in + 2 * coordinates, c_out, 3, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(c_in + 2 * coordinates + wave_channels, c_out, 3, padding=1, bias=False)
         self.norm2 = ConditionalBatchNorm(c_out, condition_dim)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
         self.skip = nn.Conv2d(c_in, c_out, 1, bias=False)
         self.grain = grain
 
-    def forward(self, x: torch.Tensor, condition: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None, noise: torch.Tensor,
+                waves: ShiftedWaves | None = None) -> torch.Tensor:
         h = F.interpolate(F.relu(self.norm1(x, condition)), scale_factor=2.0, mode="nearest")
         if self.coordinates:
             h = with_coordinates(h)
+        if self.wave_channels:
+            h = waves(h, noise)
         h = self.conv2(F.relu(self.norm2(self.conv1(h), condition)))
         if self.grain is not None:
             h = self.grain(h, noise, condition)
@@ -165,14 +219,18 @@ class ResNetGenerator(Generator):
         # Grain at full resolution only: it is texture of single pixels.
         grain = (PixelNoise(channels[-1], config.resolution, config.latent_dim, condition_dim)
                  if config.pixel_noise else None)
-        self.blocks = nn.ModuleList(UpBlock(a, b, condition_dim, grain if i == len(channels) - 2 else None,
-                                            config.coordinate_channels)
-                                    for i, (a, b) in enumerate(zip(channels, channels[1:])))
+        self.waves = (ShiftedWaves(config.coordinate_frequencies, config.latent_dim)
+                      if config.coordinate_frequencies else None)
+        self.blocks = nn.ModuleList(
+            UpBlock(a, b, condition_dim, grain if i == len(channels) - 2 else None, config.coordinate_channels,
+                    self.waves.channels_at(8 * 2 ** i) if self.waves is not None else 0)
+            for i, (a, b) in enumerate(zip(channels, channels[1:])))
         self.to_rgb = nn.Sequential(nn.BatchNorm2d(channels[-1]), nn.ReLU(),
                                     nn.Conv2d(channels[-1], 3, 3, padding=1), nn.Tanh())
         conditional_parts = {layer for m in self.modules() if isinstance(m, ConditionalBatchNorm)
                              for layer in (m.gain, m.shift) if layer is not None}
         conditional_parts |= {m.genre_strength for m in self.modules() if isinstance(m, PixelNoise)}
+        conditional_parts |= {m.pose for m in self.modules() if isinstance(m, ShiftedWaves)}
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)) and module not in conditional_parts:  # those start at 0
                 nn.init.xavier_uniform_(module.weight)
@@ -193,7 +251,7 @@ class ResNetGenerator(Generator):
         x = self.seed(noise).view(len(noise), -1, 4, 4)
         condition = embedding.to(noise.dtype) if embedding is not None else None
         for block in self.blocks:
-            x = block(x, condition, noise)
+            x = block(x, condition, noise, self.waves)
         return self.to_rgb(x)
 
 

@@ -404,9 +404,10 @@ def _extend(run: RunFolder, plan: TrainingPlan, steps: int, write: bool) -> None
 # Settings that reshape or rename the generator's layers: weights are carried over by name and shape,
 # so a checkpoint that differs in one of them would hand over few layers or none (spectral norm
 # renames `conv.weight` to `conv.parametrizations.weight.original`; coordinate channels widen the
-# first convolution of every block; a channel floor widens the last blocks).
+# first convolution of every block, and the waves of coordinate frequencies more; a channel floor widens
+# the last blocks).
 MUST_MATCH_TO_SEED = ("resolution", "latent_dim", "width", "architecture", "coordinate_channels",
-                      "generator_spectral_norm", "generator_min_channels")
+                      "coordinate_frequencies", "generator_spectral_norm", "generator_min_channels")
 
 
 def _check_compatible(source: ModelConfig, target: ModelConfig, path: Path) -> None:
