@@ -93,6 +93,9 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                         help="octaves of sines and cosines of each pixel's x and y, shifted by the noise, beside "
                              "the features of every ResNet generator block (1, 2, 4, ... periods across the "
                              "cover; 0: none; default %(default)s)")
+    parser.add_argument("--coordinate-rings", action=argparse.BooleanOptionalAction, default=model.coordinate_rings,
+                        help="with --coordinate-frequencies, waves of each pixel's distance from a centre the noise "
+                             "places too: rings about a point (default %(default)s)")
     parser.add_argument("--generator-spectral-norm", action=argparse.BooleanOptionalAction,
                         default=model.generator_spectral_norm,
                         help="spectral norm on the ResNet generator's layers as well as the discriminator's "

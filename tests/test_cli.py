@@ -84,6 +84,9 @@ def test_model_flags_reach_the_plan_and_their_defaults_are_the_configs():
         model("--architecture", "dcgan", "--coordinate-channels")
     assert model("--generator-min-channels", "32").generator_min_channels == 32
     assert model("--coordinate-frequencies", "4").coordinate_frequencies == 4
+    assert model("--coordinate-frequencies", "4", "--coordinate-rings").coordinate_rings is True
+    with pytest.raises(GanError, match="^--coordinate-rings needs --coordinate-frequencies N"):
+        model("--coordinate-rings")
     with pytest.raises(GanError, match="^--coordinate-frequencies is for --architecture resnet, not dcgan$"):
         model("--architecture", "dcgan", "--coordinate-frequencies", "4")
     with pytest.raises(GanError, match="^--generator-min-channels is for --architecture resnet, not dcgan$"):

@@ -117,7 +117,7 @@ def test_projection_makes_realness_depend_on_the_genre(architecture):
 
 def test_configs_written_before_the_resnet_read_as_dcgan():
     later_fields = ("architecture", "coordinate_channels", "generator_spectral_norm",  # added after the ResNet
-                    "discriminator_min_channels", "coordinate_frequencies")
+                    "discriminator_min_channels", "coordinate_frequencies", "coordinate_rings")
     old = {k: v for k, v in to_dict(tiny_model()).items() if k not in later_fields}
     assert from_dict(type(tiny_model()), old).architecture == "dcgan"
     assert tiny_model().architecture == "resnet"
@@ -135,6 +135,7 @@ def test_configs_written_before_the_resnet_read_as_dcgan():
     before_waves = {k: v for k, v in to_dict(tiny_model(coordinate_frequencies=3)).items()
                     if k != "coordinate_frequencies"}
     assert from_dict(type(tiny_model()), before_waves).coordinate_frequencies == 0
+    assert from_dict(type(tiny_model()), before_waves).coordinate_rings is False
     with pytest.raises(GanError, match="--generator-spectral-norm is for --architecture resnet, not dcgan"):
         from_dict(type(tiny_model()), {**before_coordinates, "architecture": "dcgan",
                                        "generator_spectral_norm": True})
@@ -196,6 +197,27 @@ def test_shifted_waves_are_sines_of_the_coordinates_turned_and_moved_by_the_nois
     turned = waves(torch.zeros(2, 1, 16, 16), noise)
     torch.testing.assert_close(turned[1, 1:4], upright[0, 7:10])  # x's waves now run along y
     torch.testing.assert_close(turned[1, 7:10], -upright[0, 1:4])  # and y's along -x
+
+
+def test_rings_are_waves_of_the_distance_from_a_centre_the_noise_places():
+    waves = ShiftedWaves(octaves=2, latent_dim=4, rings=True)
+    assert waves.channels_at(16) == 12  # sin and cos of x, y and the radius at 1 and 2 periods
+    cols, rows = torch.linspace(-1, 1, 16), torch.linspace(-1, 1, 16)[:, None]
+    noise = torch.tensor([[0.0, 0.0, 0.0, 0.0], [0.5, -0.25, 0.0, 0.0]])
+    with torch.no_grad():  # pose rows: angle, 2 x 2 phases, then the centre's x and y
+        waves.pose.weight.zero_()
+        waves.pose.weight[5, 0] = 1.0
+        waves.pose.weight[6, 1] = 1.0
+    out = waves(torch.zeros(2, 0, 16, 16), noise)
+    torch.testing.assert_close(out[0, 8], torch.sin(math.pi * (cols ** 2 + rows ** 2).sqrt()))  # about the middle
+    torch.testing.assert_close(out[1, 10], torch.cos(math.pi * ((cols - 0.5) ** 2 + (rows + 0.25) ** 2).sqrt()))
+    torch.testing.assert_close(out[1, :8], out[0, :8])  # the straight waves stay where they were
+    with pytest.raises(GanError, match="^--coordinate-rings needs --coordinate-frequencies N"):
+        tiny_model(coordinate_rings=True).validate()
+    G = build_generator(tiny_model(resolution=64, width=8, genres=["a"], coordinate_frequencies=4,
+                                   coordinate_rings=True))
+    plain = build_generator(tiny_model(resolution=64, width=8, genres=["a"]))
+    assert [b.conv1.in_channels - p.conv1.in_channels for b, p in zip(G.blocks, plain.blocks)] == [12, 18, 24, 24]
 
 
 def test_shifted_waves_take_their_angles_in_float32_under_autocast():

@@ -501,7 +501,9 @@ def test_a_run_that_failed_before_training_leaves_nothing_in_the_way(tmp_path, d
                                           "--architecture resnet"),
                                          (dict(coordinate_channels=False), "--coordinate-channels"),
                                          (dict(generator_min_channels=64), "--generator-min-channels 0"),
-                                         (dict(coordinate_frequencies=4), "--coordinate-frequencies 0")])
+                                         (dict(coordinate_frequencies=4), "--coordinate-frequencies 0"),
+                                         (dict(coordinate_frequencies=1, coordinate_rings=True),
+                                          "--coordinate-frequencies 0")])
 def test_init_from_a_model_whose_layers_differ_is_refused_with_the_flag_to_pass(tmp_path, demo_dir, tiny_run,
                                                                                 change, fix):
     """Weights carry over by name and shape: a generator with other layer names (spectral norm),

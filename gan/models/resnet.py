@@ -142,22 +142,27 @@ class ShiftedWaves(nn.Module):
     frame that the noise turns (one angle per cover) and shifts (a phase per wave), the same sine is a
     stripe at whatever angle and offset the noise asks for, in one step: Fourier features with a
     per-cover rotation and translation, as StyleGAN3's input layer (Karras et al., 2021) and CIPS
-    (Anokhin et al., 2021) give their generators. One module serves every block, so the frame is
+    (Anokhin et al., 2021) give their generators. With `rings`, waves of the distance from a
+    centre the noise places are added too: concentric rings, a disc's edge, a record's grooves,
+    which neither raw coordinates nor straight waves make in one step. One module serves every block, so the frame is
     the same at every scale; a block gets only the periods of at least four of its pixels (finer
     ones would alias into a coarse pattern). The map starts at zero: upright, unshifted waves.
     """
 
-    def __init__(self, octaves: int, latent_dim: int):
+    def __init__(self, octaves: int, latent_dim: int, rings: bool = False):
         super().__init__()
         self.octaves = octaves
-        self.pose = nn.Linear(latent_dim, 1 + 2 * octaves, bias=False)  # angle; x and y phase per octave
+        self.rings = rings
+        # Read off the noise: the frame's angle, x's and y's phase per octave, and with rings their
+        # centre (x, y) and a phase per octave. Rings come last, so the rest keeps its rows.
+        self.pose = nn.Linear(latent_dim, 1 + 2 * octaves + (2 + octaves) * rings, bias=False)
         nn.init.zeros_(self.pose.weight)
 
     def octaves_at(self, resolution: int) -> int:
         return sum(1 for k in range(self.octaves) if 4 * 2 ** k <= resolution)
 
     def channels_at(self, resolution: int) -> int:
-        return 4 * self.octaves_at(resolution)
+        return (4 + 2 * self.rings) * self.octaves_at(resolution)
 
     def forward(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x (N, C, H, W) with the waves appended: (N, C + channels_at(H), H, W)."""
@@ -165,17 +170,21 @@ class ShiftedWaves(nn.Module):
         octaves = self.octaves_at(h)
         # In float32 whatever autocast runs in: a bf16 angle of several radians is off by a pixel's worth.
         with torch.autocast(x.device.type, enabled=False):
-            pose = self.pose(noise.float())
-            turn = pose[:, 0, None, None]
-            phase = pose[:, 1:].view(n, 2, self.octaves, 1, 1)[:, :, :octaves]  # (N, x|y, octave, 1, 1)
+            pose = self.pose(noise.float())[:, :, None, None]
+            turn = pose[:, 0]
+            phase = pose[:, 1:1 + 2 * self.octaves].view(n, 2, self.octaves, 1, 1)[:, :, :octaves]
             cols = torch.linspace(-1.0, 1.0, w, device=x.device)[None, None, :]
             rows = torch.linspace(-1.0, 1.0, h, device=x.device)[None, :, None]
             along = cols * turn.cos() + rows * turn.sin()  # (N, H, W): x in the turned frame
             across = rows * turn.cos() - cols * turn.sin()  # y in it
             frequencies = math.pi * 2.0 ** torch.arange(octaves, device=x.device)[None, :, None, None]
-            angle_x = frequencies * along[:, None] + phase[:, 0]  # (N, octave, H, W)
-            angle_y = frequencies * across[:, None] + phase[:, 1]
-            waves = torch.cat([angle_x.sin(), angle_x.cos(), angle_y.sin(), angle_y.cos()], dim=1)
+            angles = [frequencies * along[:, None] + phase[:, 0],  # (N, octave, H, W)
+                      frequencies * across[:, None] + phase[:, 1]]
+            if self.rings:
+                ring = pose[:, 1 + 2 * self.octaves:]
+                radius = ((cols - ring[:, 0]) ** 2 + (rows - ring[:, 1]) ** 2).sqrt()  # from the centre
+                angles.append(frequencies * radius[:, None] + ring[:, 2:2 + octaves])
+            waves = torch.cat([part for angle in angles for part in (angle.sin(), angle.cos())], dim=1)
         return torch.cat([x, waves.to(x.dtype)], dim=1)
 
 
@@ -219,7 +228,7 @@ class ResNetGenerator(Generator):
         # Grain at full resolution only: it is texture of single pixels.
         grain = (PixelNoise(channels[-1], config.resolution, config.latent_dim, condition_dim)
                  if config.pixel_noise else None)
-        self.waves = (ShiftedWaves(config.coordinate_frequencies, config.latent_dim)
+        self.waves = (ShiftedWaves(config.coordinate_frequencies, config.latent_dim, config.coordinate_rings)
                       if config.coordinate_frequencies else None)
         self.blocks = nn.ModuleList(
             UpBlock(a, b, condition_dim, grain if i == len(channels) - 2 else None, config.coordinate_channels,

@@ -407,7 +407,8 @@ def _extend(run: RunFolder, plan: TrainingPlan, steps: int, write: bool) -> None
 # first convolution of every block, and the waves of coordinate frequencies more; a channel floor widens
 # the last blocks).
 MUST_MATCH_TO_SEED = ("resolution", "latent_dim", "width", "architecture", "coordinate_channels",
-                      "coordinate_frequencies", "generator_spectral_norm", "generator_min_channels")
+                      "coordinate_frequencies", "coordinate_rings", "generator_spectral_norm",
+                      "generator_min_channels")
 
 
 def _check_compatible(source: ModelConfig, target: ModelConfig, path: Path) -> None:
