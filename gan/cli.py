@@ -90,9 +90,9 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                         help="each pixel's x and y beside the features of every ResNet generator block "
                              f"(CoordConv; default {model.coordinate_channels} for resnet, False for dcgan)")
     parser.add_argument("--coordinate-frequencies", type=int, default=model.coordinate_frequencies,
-                        help="octaves of sines and cosines of each pixel's x and y, shifted by the noise, beside "
-                             "the features of every ResNet generator block (1, 2, 4, ... periods across the "
-                             "cover; 0: none; default %(default)s)")
+                        help="octaves of sines and cosines of each pixel's x and y, in a frame the noise turns "
+                             "and shifts, beside the features of every ResNet generator block (1, 2, 4, ... "
+                             "periods across the cover; 0: none; default %(default)s)")
     parser.add_argument("--coordinate-rings", action=argparse.BooleanOptionalAction, default=model.coordinate_rings,
                         help="with --coordinate-frequencies, waves of each pixel's distance from a centre the noise "
                              "places too: rings about a point (default %(default)s)")

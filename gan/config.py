@@ -75,12 +75,13 @@ class ModelConfig:
     # the README's table: better than the recipe without it on two seeds each, trained on one machine.
     coordinate_channels: bool = True
     # Sines and cosines of each pixel's x and y at 1, 2, 4, ... periods across the cover (this many
-    # octaves), their phases set by the noise vector, beside the features of every generator block:
-    # a stripe or a thin line is then drawn wherever the noise puts it in one step (see
-    # gan.models.resnet.ShiftedWaves). 0 for none. ResNet generator only.
+    # octaves), in a frame that each cover's noise turns and shifts, beside the features of every
+    # generator block: a stripe or a thin line at any angle and offset is then one step away (see
+    # gan.models.resnet.ShiftedWaves). 0 for none. ResNet generator only. Not in the recipe: 4
+    # (README, row 33) was better over all genres on two seeds but lost the fidelity target on one.
     coordinate_frequencies: int = 0
     # With coordinate_frequencies, waves of each pixel's distance from a centre the noise places
-    # too: rings about a point in one step (ShiftedWaves).
+    # too: rings about a point in one step (ShiftedWaves). README, row 34.
     coordinate_rings: bool = False
     # Spectral norm on the generator's convolutions and its first linear layer too, not only the
     # discriminator's (SAGAN, Zhang et al., 2019; BigGAN): each layer's gain is held at 1, so no

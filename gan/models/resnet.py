@@ -144,9 +144,10 @@ class ShiftedWaves(nn.Module):
     per-cover rotation and translation, as StyleGAN3's input layer (Karras et al., 2021) and CIPS
     (Anokhin et al., 2021) give their generators. With `rings`, waves of the distance from a
     centre the noise places are added too: concentric rings, a disc's edge, a record's grooves,
-    which neither raw coordinates nor straight waves make in one step. One module serves every block, so the frame is
-    the same at every scale; a block gets only the periods of at least four of its pixels (finer
-    ones would alias into a coarse pattern). The map starts at zero: upright, unshifted waves.
+    which neither raw coordinates nor straight waves make in one step. One module serves every
+    block, so the frame is the same at every scale; a block gets only the periods of at least four
+    of its pixels (finer ones would alias into a coarse pattern). The map starts at zero: upright,
+    unshifted waves, rings about the middle.
     """
 
     def __init__(self, octaves: int, latent_dim: int, rings: bool = False):
