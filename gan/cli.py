@@ -96,6 +96,10 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coordinate-rings", action=argparse.BooleanOptionalAction, default=model.coordinate_rings,
                         help="with --coordinate-frequencies, waves of each pixel's distance from a centre the noise "
                              "places too: rings about a point (default %(default)s)")
+    parser.add_argument("--coordinate-genre-gains", action=argparse.BooleanOptionalAction,
+                        default=model.coordinate_genre_gains,
+                        help="with --coordinate-frequencies, a gain per genre on each wave (starting at 1): a "
+                             "genre whose covers have no stripes can turn them down (default %(default)s)")
     parser.add_argument("--generator-spectral-norm", action=argparse.BooleanOptionalAction,
                         default=model.generator_spectral_norm,
                         help="spectral norm on the ResNet generator's layers as well as the discriminator's "

@@ -37,8 +37,8 @@ DEVICES = ("auto", "cpu", "cuda")
 AUGMENTATIONS = ("translation", "cutout")  # see gan.train.augment
 ARCHITECTURES = ("resnet", "dcgan")  # see gan.models
 # ModelConfig fields that DCGAN lacks; each is off when false or 0.
-RESNET_ONLY = ("coordinate_channels", "coordinate_frequencies", "coordinate_rings", "generator_spectral_norm",
-               "generator_min_channels", "discriminator_min_channels")
+RESNET_ONLY = ("coordinate_channels", "coordinate_frequencies", "coordinate_rings", "coordinate_genre_gains",
+               "generator_spectral_norm", "generator_min_channels", "discriminator_min_channels")
 GENRE_CLASSIFIERS = ("softmax", "contrastive")  # see gan.models.genre_heads
 MAX_GENRES = 1000
 MAX_GENRE_NAME = 64
@@ -83,6 +83,9 @@ class ModelConfig:
     # With coordinate_frequencies, waves of each pixel's distance from a centre the noise places
     # too: rings about a point in one step (ShiftedWaves). README, row 34.
     coordinate_rings: bool = False
+    # With coordinate_frequencies, a gain per genre on each of those waves (per direction and octave,
+    # starting at 1): a genre whose covers have no stripes can turn them down (ShiftedWaves).
+    coordinate_genre_gains: bool = False
     # Spectral norm on the generator's convolutions and its first linear layer too, not only the
     # discriminator's (SAGAN, Zhang et al., 2019; BigGAN): each layer's gain is held at 1, so no
     # layer can grow its way into the sudden swings that make one seed's genre fall apart. The
@@ -112,6 +115,8 @@ class ModelConfig:
                 raise GanError(f"--{name.replace('_', '-')} is for --architecture resnet, not {self.architecture}")
         if self.coordinate_rings and not self.coordinate_frequencies:
             raise GanError("--coordinate-rings needs --coordinate-frequencies N (N >= 1): the rings' periods")
+        if self.coordinate_genre_gains and not self.coordinate_frequencies:
+            raise GanError("--coordinate-genre-gains needs --coordinate-frequencies N (N >= 1): the waves they scale")
 
     @property
     def num_genres(self) -> int:
@@ -320,7 +325,7 @@ T = TypeVar("T")
 LEGACY_VALUES: dict[type, dict[str, Any]] = {
     ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False, "genre_classifier": "softmax",
                   "coordinate_channels": False, "generator_spectral_norm": False, "discriminator_min_channels": 0,
-                  "coordinate_frequencies": 0, "coordinate_rings": False},
+                  "coordinate_frequencies": 0, "coordinate_rings": False, "coordinate_genre_gains": False},
     TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False,
                   "genre_groups": False, "tag_sets": False, "mode_seeking_scale": 0,
                   "r1_gamma": 0.0, "d_steps": 1, "lecam_weight": 0.0},

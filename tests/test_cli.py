@@ -87,6 +87,9 @@ def test_model_flags_reach_the_plan_and_their_defaults_are_the_configs():
     assert model("--coordinate-frequencies", "4", "--coordinate-rings").coordinate_rings is True
     with pytest.raises(GanError, match="^--coordinate-rings needs --coordinate-frequencies N"):
         model("--coordinate-rings")
+    assert model("--coordinate-frequencies", "4", "--coordinate-genre-gains").coordinate_genre_gains is True
+    with pytest.raises(GanError, match="^--coordinate-genre-gains needs --coordinate-frequencies N"):
+        model("--coordinate-genre-gains")
     with pytest.raises(GanError, match="^--coordinate-frequencies is for --architecture resnet, not dcgan$"):
         model("--architecture", "dcgan", "--coordinate-frequencies", "4")
     with pytest.raises(GanError, match="^--generator-min-channels is for --architecture resnet, not dcgan$"):

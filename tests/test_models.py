@@ -117,7 +117,8 @@ def test_projection_makes_realness_depend_on_the_genre(architecture):
 
 def test_configs_written_before_the_resnet_read_as_dcgan():
     later_fields = ("architecture", "coordinate_channels", "generator_spectral_norm",  # added after the ResNet
-                    "discriminator_min_channels", "coordinate_frequencies", "coordinate_rings")
+                    "discriminator_min_channels", "coordinate_frequencies", "coordinate_rings",
+                    "coordinate_genre_gains")
     old = {k: v for k, v in to_dict(tiny_model()).items() if k not in later_fields}
     assert from_dict(type(tiny_model()), old).architecture == "dcgan"
     assert tiny_model().architecture == "resnet"
@@ -136,6 +137,7 @@ def test_configs_written_before_the_resnet_read_as_dcgan():
                     if k != "coordinate_frequencies"}
     assert from_dict(type(tiny_model()), before_waves).coordinate_frequencies == 0
     assert from_dict(type(tiny_model()), before_waves).coordinate_rings is False
+    assert from_dict(type(tiny_model()), before_waves).coordinate_genre_gains is False
     with pytest.raises(GanError, match="--generator-spectral-norm is for --architecture resnet, not dcgan"):
         from_dict(type(tiny_model()), {**before_coordinates, "architecture": "dcgan",
                                        "generator_spectral_norm": True})
@@ -218,6 +220,33 @@ def test_rings_are_waves_of_the_distance_from_a_centre_the_noise_places():
                                    coordinate_rings=True))
     plain = build_generator(tiny_model(resolution=64, width=8, genres=["a"]))
     assert [b.conv1.in_channels - p.conv1.in_channels for b, p in zip(G.blocks, plain.blocks)] == [12, 18, 24, 24]
+
+
+def test_genre_gains_scale_each_wave_for_one_genre_and_start_at_one():
+    waves = ShiftedWaves(octaves=2, latent_dim=4, rings=True, condition_dim=3)
+    plain = ShiftedWaves(octaves=2, latent_dim=4, rings=True)
+    noise, genres = torch.randn(2, 4), torch.eye(3)[:2]  # two covers, of the first and the second genre
+    # Started at zero: a gain of 1, the waves of a module without gains, for every genre.
+    assert torch.equal(waves(torch.zeros(2, 0, 16, 16), noise, genres), plain(torch.zeros(2, 0, 16, 16), noise))
+    with torch.no_grad():  # rows: x at 1 and 2 periods, y at 1 and 2, the radius at 1 and 2
+        waves.genre_gain.weight[1, 0] = -1.0  # the first genre: no x waves at 2 periods
+        waves.genre_gain.weight[4, 0] = 1.0   # and rings at 1 period twice as strong
+    out, unscaled = waves(torch.zeros(2, 0, 16, 16), noise, genres), plain(torch.zeros(2, 0, 16, 16), noise)
+    # Channels: sin x (1, 2 periods), cos x, sin y, cos y, sin radius, cos radius.
+    assert torch.equal(out[0, [1, 3]], torch.zeros(2, 16, 16))
+    torch.testing.assert_close(out[0, [8, 10]], 2 * unscaled[0, [8, 10]])
+    kept = [0, 2, 4, 5, 6, 7, 9, 11]
+    torch.testing.assert_close(out[0, kept], unscaled[0, kept])
+    torch.testing.assert_close(out[1], unscaled[1])  # the second genre's waves as they were
+    torch.testing.assert_close(waves(torch.zeros(2, 0, 4, 4), noise, genres)[0, 4:],  # 4 pixels: 1 period only
+                               2 * plain(torch.zeros(2, 0, 4, 4), noise)[0, 4:])
+    # In a generator the gains read the genre embedding and start at zero, not drawn like its convolutions.
+    G = build_generator(tiny_model(resolution=32, width=8, genres=["a", "b"], coordinate_frequencies=2,
+                                   coordinate_genre_gains=True))
+    assert not G.waves.genre_gain.weight.any()
+    assert G.waves.genre_gain.in_features == G.genre_embedding.embedding_dim
+    with pytest.raises(GanError, match="^--coordinate-genre-gains needs --coordinate-frequencies N"):
+        tiny_model(coordinate_genre_gains=True).validate()
 
 
 def test_shifted_waves_take_their_angles_in_float32_under_autocast():

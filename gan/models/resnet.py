@@ -148,9 +148,13 @@ class ShiftedWaves(nn.Module):
     block, so the frame is the same at every scale; a block gets only the periods of at least four
     of its pixels (finer ones would alias into a coarse pattern). The map starts at zero: upright,
     unshifted waves, rings about the middle.
+
+    With `condition_dim`, each genre scales each wave (a gain per direction and octave, read off the
+    genre's embedding, starting at 1): the waves serve every genre alike otherwise, and a genre whose
+    covers hold no stripes or rings (classical's plain fields) gets them anyway, as faint lattices.
     """
 
-    def __init__(self, octaves: int, latent_dim: int, rings: bool = False):
+    def __init__(self, octaves: int, latent_dim: int, rings: bool = False, condition_dim: int = 0):
         super().__init__()
         self.octaves = octaves
         self.rings = rings
@@ -158,6 +162,10 @@ class ShiftedWaves(nn.Module):
         # centre (x, y) and a phase per octave. Rings come last, so the rest keeps its rows.
         self.pose = nn.Linear(latent_dim, 1 + 2 * octaves + (2 + octaves) * rings, bias=False)
         nn.init.zeros_(self.pose.weight)
+        # Rows: x's octaves, y's, then the rings'. Zero: a gain of 1 for every genre, the waves as without it.
+        self.genre_gain = nn.Linear(condition_dim, (2 + rings) * octaves, bias=False) if condition_dim else None
+        if self.genre_gain is not None:
+            nn.init.zeros_(self.genre_gain.weight)
 
     def octaves_at(self, resolution: int) -> int:
         return sum(1 for k in range(self.octaves) if 4 * 2 ** k <= resolution)
@@ -165,8 +173,9 @@ class ShiftedWaves(nn.Module):
     def channels_at(self, resolution: int) -> int:
         return (4 + 2 * self.rings) * self.octaves_at(resolution)
 
-    def forward(self, x: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """x (N, C, H, W) with the waves appended: (N, C + channels_at(H), H, W)."""
+    def forward(self, x: torch.Tensor, noise: torch.Tensor, condition: torch.Tensor | None = None) -> torch.Tensor:
+        """x (N, C, H, W) with the waves appended: (N, C + channels_at(H), H, W); `condition` (N, condition_dim)
+        is the genre embedding that scales them, if the module has genre gains."""
         n, _, h, w = x.shape
         octaves = self.octaves_at(h)
         # In float32 whatever autocast runs in: a bf16 angle of several radians is off by a pixel's worth.
@@ -186,6 +195,11 @@ class ShiftedWaves(nn.Module):
                 radius = ((cols - ring[:, 0]) ** 2 + (rows - ring[:, 1]) ** 2).sqrt()  # from the centre
                 angles.append(frequencies * radius[:, None] + ring[:, 2:2 + octaves])
             waves = torch.cat([part for angle in angles for part in (angle.sin(), angle.cos())], dim=1)
+            if self.genre_gain is not None and condition is not None:
+                gain = 1.0 + self.genre_gain(condition.float()).view(n, len(angles), 1, self.octaves)
+                # The same gain for a wave's sine and cosine, in the order the waves were stacked.
+                gain = gain[..., :octaves].expand(n, len(angles), 2, octaves).reshape(n, -1, 1, 1)
+                waves = waves * gain
         return torch.cat([x, waves.to(x.dtype)], dim=1)
 
 
@@ -211,7 +225,7 @@ class UpBlock(nn.Module):
         if self.coordinates:
             h = with_coordinates(h)
         if self.wave_channels:
-            h = waves(h, noise)
+            h = waves(h, noise, condition)
         h = self.conv2(F.relu(self.norm2(self.conv1(h), condition)))
         if self.grain is not None:
             h = self.grain(h, noise, condition)
@@ -229,7 +243,8 @@ class ResNetGenerator(Generator):
         # Grain at full resolution only: it is texture of single pixels.
         grain = (PixelNoise(channels[-1], config.resolution, config.latent_dim, condition_dim)
                  if config.pixel_noise else None)
-        self.waves = (ShiftedWaves(config.coordinate_frequencies, config.latent_dim, config.coordinate_rings)
+        self.waves = (ShiftedWaves(config.coordinate_frequencies, config.latent_dim, config.coordinate_rings,
+                                   condition_dim if config.coordinate_genre_gains else 0)
                       if config.coordinate_frequencies else None)
         self.blocks = nn.ModuleList(
             UpBlock(a, b, condition_dim, grain if i == len(channels) - 2 else None, config.coordinate_channels,
@@ -240,7 +255,8 @@ class ResNetGenerator(Generator):
         conditional_parts = {layer for m in self.modules() if isinstance(m, ConditionalBatchNorm)
                              for layer in (m.gain, m.shift) if layer is not None}
         conditional_parts |= {m.genre_strength for m in self.modules() if isinstance(m, PixelNoise)}
-        conditional_parts |= {m.pose for m in self.modules() if isinstance(m, ShiftedWaves)}
+        conditional_parts |= {layer for m in self.modules() if isinstance(m, ShiftedWaves)
+                              for layer in (m.pose, m.genre_gain) if layer is not None}
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.Linear)) and module not in conditional_parts:  # those start at 0
                 nn.init.xavier_uniform_(module.weight)
