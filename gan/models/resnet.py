@@ -122,12 +122,18 @@ class PixelNoise(nn.Module):
         return x + strength.to(x.dtype)[:, :, None, None] * grain[:, None]
 
 
+def pixel_coordinates(h: int, w: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each pixel's column (1, W) and row (H, 1), from -1 to 1: they broadcast to (H, W)."""
+    cols = torch.linspace(-1.0, 1.0, w, device=device, dtype=dtype)[None, :]
+    rows = torch.linspace(-1.0, 1.0, h, device=device, dtype=dtype)[:, None]
+    return cols, rows
+
+
 def with_coordinates(x: torch.Tensor) -> torch.Tensor:
     """x (N, C, H, W) with two channels appended: each pixel's column and row, from -1 to 1."""
     n, _, h, w = x.shape
-    rows = torch.linspace(-1.0, 1.0, h, device=x.device, dtype=x.dtype)
-    cols = torch.linspace(-1.0, 1.0, w, device=x.device, dtype=x.dtype)
-    grid = torch.stack([cols[None, :].expand(h, w), rows[:, None].expand(h, w)])
+    cols, rows = pixel_coordinates(h, w, x.device, x.dtype)
+    grid = torch.stack([cols.expand(h, w), rows.expand(h, w)])
     return torch.cat([x, grid.expand(n, 2, h, w)], dim=1)
 
 
@@ -183,8 +189,7 @@ class ShiftedWaves(nn.Module):
             pose = self.pose(noise.float())[:, :, None, None]
             turn = pose[:, 0]
             phase = pose[:, 1:1 + 2 * self.octaves].view(n, 2, self.octaves, 1, 1)[:, :, :octaves]
-            cols = torch.linspace(-1.0, 1.0, w, device=x.device)[None, None, :]
-            rows = torch.linspace(-1.0, 1.0, h, device=x.device)[None, :, None]
+            cols, rows = (axis[None] for axis in pixel_coordinates(h, w, x.device, torch.float32))
             along = cols * turn.cos() + rows * turn.sin()  # (N, H, W): x in the turned frame
             across = rows * turn.cos() - cols * turn.sin()  # y in it
             frequencies = math.pi * 2.0 ** torch.arange(octaves, device=x.device)[None, :, None, None]
