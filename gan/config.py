@@ -84,7 +84,9 @@ class ModelConfig:
     # too: rings about a point in one step (ShiftedWaves). README, row 34.
     coordinate_rings: bool = False
     # With coordinate_frequencies, a gain per genre on each of those waves (per direction and octave,
-    # starting at 1): a genre whose covers have no stripes can turn them down (ShiftedWaves).
+    # starting at 1): a genre whose covers have no stripes can turn them down (ShiftedWaves). Not in
+    # the recipe: better than it averaged over two seeds, but worse per genre on one and losing rock's
+    # fidelity on the other (README, row 35).
     coordinate_genre_gains: bool = False
     # Spectral norm on the generator's convolutions and its first linear layer too, not only the
     # discriminator's (SAGAN, Zhang et al., 2019; BigGAN): each layer's gain is held at 1, so no

@@ -1,6 +1,7 @@
 """Diversity, nearest neighbours, run comparison, sweeps and the report, on tiny inputs."""
 
 import csv
+import dataclasses
 import json
 
 import numpy as np
@@ -99,6 +100,11 @@ def test_sweep_and_comparison(demo_dir, tmp_path):
         == [0, 32]
     assert [p.model.coordinate_frequencies for _, p in sweep_plans(base, "coordinate_frequencies", ["0", "4"])] \
         == [0, 4]
+    waves = dataclasses.replace(base, model=tiny_model(coordinate_frequencies=2))
+    assert [p.model.coordinate_genre_gains for _, p in sweep_plans(waves, "coordinate_genre_gains", ["off", "on"])] \
+        == [False, True]
+    with pytest.raises(GanError, match="^--coordinate-genre-gains needs --coordinate-frequencies N"):
+        sweep_plans(base, "coordinate_genre_gains", ["on"])  # no waves to scale
     assert [p.finetune.train.d_steps for _, p in sweep_plans(base, "d_steps", ["1", "2"])] == [1, 2]
     assert [p.finetune.train.r1_gamma for _, p in sweep_plans(base, "r1_gamma", ["0", "4"])] == [0.0, 4.0]
     assert [p.finetune.train.lecam_weight for _, p in sweep_plans(base, "lecam_weight", ["0", "0.3"])] == [0.0, 0.3]
