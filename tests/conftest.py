@@ -11,8 +11,12 @@ sys.path.insert(0, str(ROOT))
 from gan.config import ModelConfig, TrainConfig  # noqa: E402
 from gan.data.demo import write_demo_dataset  # noqa: E402
 
-# Two cores: keep PyTorch from oversubscribing them when pytest runs beside other work.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Two cores: keep PyTorch from oversubscribing them when pytest runs beside other work. A thread
+# count the caller set (OMP_NUM_THREADS=1 beside a one-thread training run) is kept: more threads
+# than cores slow PyTorch several-fold (a two-thread training fell from 110 to 10-20 img/s beside
+# the two-thread suite).
+if "OMP_NUM_THREADS" not in os.environ:
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 TINY_GENRES = ("rock", "pop", "classical")
 
