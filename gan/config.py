@@ -85,8 +85,8 @@ class ModelConfig:
     coordinate_rings: bool = False
     # With coordinate_frequencies, a gain per genre on each of those waves (per direction and octave,
     # starting at 1): a genre whose covers have no stripes can turn them down (ShiftedWaves). Not in
-    # the recipe: better than it averaged over two seeds, but worse per genre on one and losing rock's
-    # fidelity on the other (README, row 35).
+    # the recipe: over three runs better over all genres and per genre, but worse in the worst genre
+    # and meeting rock's fidelity target less often (README, row 35).
     coordinate_genre_gains: bool = False
     # Spectral norm on the generator's convolutions and its first linear layer too, not only the
     # discriminator's (SAGAN, Zhang et al., 2019; BigGAN): each layer's gain is held at 1, so no
