@@ -112,6 +112,7 @@ def show_realism() -> None:
         "frechet_floor": st.column_config.NumberColumn("floor", format="%.3f"),
         "kid": st.column_config.NumberColumn("KID", format="%.4f"),
         "kid_floor": st.column_config.NumberColumn("KID floor", format="%.4f"),
+        "spread": st.column_config.NumberColumn("spread (generated / real variance)", format="%.2f"),
         "judge_accuracy": st.column_config.NumberColumn("judge's accuracy", format="%.2f")})
 
 

@@ -4,7 +4,8 @@
   classifier trained on real demo covers that training never saw (seed 3; training uses seed 0),
   between generated covers and real ones (seed 2), divided by the same distance between two
   disjoint draws of real covers (seeds 2 and 4): the floor. Per genre and over all genres; KID
-  beside it. Targets: ratio at most 2.0 over all genres and 3.0 in the worst genre. See
+  beside it, and the spread (generated covers' feature variance over real covers': below 1, less
+  varied in the judge's eyes). Targets: ratio at most 2.0 over all genres and 3.0 in the worst. See
   gan/eval/realism.py and gan/eval/judge.py. With `--judges K`, K-1 more judges trained on the
   same covers with other seeds of their own give second opinions (targets stay on the first):
   how far a figure depends on one judge's view.
@@ -153,8 +154,8 @@ def main() -> None:
     rows, failures = [], []
     print(f"checkpoint {generator.checkpoint}, {args.n} covers per genre, {args.pairs} MS-SSIM pairs; "
           f"judge: {100 * judge.info.get('held_out_accuracy', float('nan')):.1f}% on held-out real covers")
-    print(f"{'genre':12s} {'realism':>8s} {'FD':>7s} {'floor':>6s} {'KID':>7s} {'fidelity':>9s} {'(real)':>7s} "
-          f"{'MS-SSIM gen':>12s} {'real':>6s} {'nearest':>8s}")
+    print(f"{'genre':12s} {'realism':>8s} {'FD':>7s} {'floor':>6s} {'KID':>7s} {'spread':>6s} {'fidelity':>9s} "
+          f"{'(real)':>7s} {'MS-SSIM gen':>12s} {'real':>6s} {'nearest':>8s}")
     for index, genre in enumerate(genres):
         fake = generator.generate(noise, genre)
         fidelity = float((classifier.predict(features(fake)) == index).mean())
@@ -167,11 +168,12 @@ def main() -> None:
         score = realism[genre]
         rows.append({"genre": genre, "realism": score.ratio, "frechet": score.frechet,
                      "frechet_floor": score.frechet_floor, "kid": score.kid, "kid_floor": score.kid_floor,
-                     "judge_accuracy": score.judge_accuracy,
+                     "judge_accuracy": score.judge_accuracy, "spread": score.spread,
                      "fidelity": fidelity, "real_fidelity": real_fidelity, "msssim_generated": gen_msssim,
                      "msssim_real": real_msssim, "nearest": nearest_ratio})
         print(f"{genre:12s} {score.ratio:8.2f} {score.frechet:7.3f} {score.frechet_floor:6.3f} {score.kid:7.4f} "
-              f"{fidelity:9.1%} {real_fidelity:7.1%} {gen_msssim:12.3f} {real_msssim:6.3f} {nearest_ratio:8.2f}")
+              f"{score.spread:6.2f} {fidelity:9.1%} {real_fidelity:7.1%} {gen_msssim:12.3f} {real_msssim:6.3f} "
+              f"{nearest_ratio:8.2f}")
         if fidelity < FIDELITY_TARGET:
             failures.append(f"{genre}: fidelity {fidelity:.1%} < {FIDELITY_TARGET:.0%}")
         if gen_msssim > real_msssim + DIVERSITY_MARGIN:
@@ -179,11 +181,11 @@ def main() -> None:
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k != "genre"}
     overall = realism[OVERALL]
     worst = max(rows, key=lambda r: r["realism"])
-    print(f"{'mean':12s} {mean['realism']:8.2f} {'':7s} {'':6s} {'':7s} {mean['fidelity']:9.1%} "
-          f"{mean['real_fidelity']:7.1%} {mean['msssim_generated']:12.3f} {mean['msssim_real']:6.3f} "
-          f"{mean['nearest']:8.2f}")
+    print(f"{'mean':12s} {mean['realism']:8.2f} {'':7s} {'':6s} {'':7s} {mean['spread']:6.2f} "
+          f"{mean['fidelity']:9.1%} {mean['real_fidelity']:7.1%} {mean['msssim_generated']:12.3f} "
+          f"{mean['msssim_real']:6.3f} {mean['nearest']:8.2f}")
     print(f"{'all genres':12s} {overall.ratio:8.2f} {overall.frechet:7.3f} {overall.frechet_floor:6.3f} "
-          f"{overall.kid:7.4f}")
+          f"{overall.kid:7.4f} {overall.spread:6.2f}")
     if overall.ratio > REALISM_TARGET_OVERALL:
         failures.append(f"realism over all genres {overall.ratio:.2f} > {REALISM_TARGET_OVERALL}")
     if worst["realism"] > REALISM_TARGET_WORST:

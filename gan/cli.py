@@ -444,7 +444,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         paths = realism.write_realism(result, out)
         for score in result.scores:
             print(f"{score.genre:14s} {score.ratio:6.2f} x the floor  (Frechet {score.frechet:.3f}, floor "
-                  f"{score.frechet_floor:.3f}; KID {score.kid:.4f}, floor {score.kid_floor:.4f})")
+                  f"{score.frechet_floor:.3f}; KID {score.kid:.4f}, floor {score.kid_floor:.4f}; "
+                  f"spread {score.spread:.2f} of real)")
     elif args.evaluation == "nearest":
         groups = nearest.evaluate_nearest(generator, real, args.n, args.seed)
         paths = nearest.write_nearest(groups, out, {"n": args.n, "seed": args.seed})

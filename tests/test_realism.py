@@ -8,7 +8,7 @@ from scipy import linalg
 from gan.data.demo import demo_covers
 from gan.errors import GanError
 from gan.eval.judge import JudgeConfig, cached_judge, load_judge, save_judge, train_judge
-from gan.eval.realism import OVERALL, frechet_distance, kernel_inception_distance, realism_of_images
+from gan.eval.realism import OVERALL, feature_spread, frechet_distance, kernel_inception_distance, realism_of_images
 
 GENRES = ["rock", "pop", "classical"]
 
@@ -56,6 +56,17 @@ def test_kid_is_unbiased_between_draws_of_one_distribution():
     assert shifted > 5 * np.std(same)
 
 
+def test_spread_tells_a_set_that_varies_less_from_one_that_sits_elsewhere():
+    a = _gaussian(400, 8, 0)
+    assert feature_spread(a, a) == pytest.approx(1.0)
+    assert feature_spread(a + 3.0, a) == pytest.approx(1.0)  # moved, not shrunk: the distance sees it, not the spread
+    assert feature_spread(0.5 * a, a) == pytest.approx(0.25)  # half the scale, a quarter of the variance
+    collapsed = np.repeat(a[:1], 50, axis=0)  # one point fifty times: mode collapse
+    assert feature_spread(collapsed, a) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(GanError, match="at least 2"):
+        feature_spread(a[:1], a)
+
+
 def test_too_few_covers_is_a_user_error():
     with pytest.raises(GanError, match="at least 2"):
         frechet_distance(np.zeros((1, 4)), np.zeros((5, 4)))
@@ -94,6 +105,8 @@ def test_real_covers_sit_at_the_floor_and_damaged_ones_above_it(judge_and_covers
     assert all(w.ratio > 3 * r.ratio for w, r in zip(wrong_genre.genres, real.genres))
     assert [s.genre for s in real.scores] == [*GENRES, OVERALL]
     assert all(s.judge_accuracy == 0.0 for s in wrong_genre.genres)  # each filed under the genre it came from
+    assert all(0.3 < s.spread < 3 for s in real.scores)  # another draw of real covers varies as much
+    assert wrong_genre.overall.spread == pytest.approx(1.0)
 
 
 def test_the_judge_computes_where_it_is_put_in_full_float32(judge_and_covers):

@@ -7,6 +7,10 @@ always beside their floor.
 * The floor: the same distance between two disjoint draws of real covers of the same size. The
   ratio generated / floor is the headline: about 1 means generated covers sit among real ones as
   closely as another draw of real covers would; 6 means six times farther.
+* Spread: the generated covers' total feature variance (the trace of their covariance) over the
+  real reference covers'. The Frechet distance does not say whether generated covers sit off the
+  real ones or vary less than they do; below 1 means less varied in the judge's eyes (a genre whose
+  covers differ in layout but share one palette and motif), however different their pixels are.
 * KID (Binkowski et al., 2018): the unbiased estimate of the squared MMD with the polynomial kernel
   k(x, y) = (x.y / d + 1)^3. Unbiased, so its floor is about 0 and differences of a few 1e-3 are
   within noise; it backs the Frechet ratio rather than replacing it.
@@ -48,6 +52,14 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(max(0.0, mean_gap @ mean_gap + np.trace(cov_a) + np.trace(cov_b) - 2 * cross))
 
 
+def feature_spread(a: np.ndarray, b: np.ndarray) -> float:
+    """Total variance of feature set a (N, d) over that of b (M, d): below 1, a varies less than b."""
+    if len(a) < 2 or len(b) < 2:
+        raise GanError(f"feature spread needs at least 2 covers per set, got {len(a)} and {len(b)}")
+    spread_b = np.asarray(b, np.float64).var(0, ddof=1).sum()
+    return float(np.asarray(a, np.float64).var(0, ddof=1).sum() / spread_b) if spread_b > 0 else float("inf")
+
+
 def kernel_inception_distance(a: np.ndarray, b: np.ndarray) -> float:
     """Unbiased squared MMD with the cubic polynomial kernel (KID); may be slightly negative."""
     if len(a) < 2 or len(b) < 2:
@@ -71,6 +83,7 @@ class RealismScore:
     kid: float
     kid_floor: float
     judge_accuracy: float | None = None  # share of generated covers the judge files under their genre
+    spread: float | None = None  # generated covers' feature variance over the reference's (feature_spread)
 
     @property
     def ratio(self) -> float:
@@ -109,11 +122,13 @@ def compare_features(generated: dict[str, np.ndarray], reference: dict[str, np.n
     for genre in generated:
         g, r, f = generated[genre], reference[genre], floor[genre]
         scores.append(RealismScore(genre, len(g), frechet_distance(g, r), frechet_distance(f, r),
-                                   kernel_inception_distance(g, r), kernel_inception_distance(f, r)))
+                                   kernel_inception_distance(g, r), kernel_inception_distance(f, r),
+                                   spread=feature_spread(g, r)))
     pooled = [np.concatenate(list(d.values())) for d in (generated, reference, floor)]
     scores.append(RealismScore(OVERALL, len(pooled[0]), frechet_distance(pooled[0], pooled[1]),
                                frechet_distance(pooled[2], pooled[1]), kernel_inception_distance(pooled[0], pooled[1]),
-                               kernel_inception_distance(pooled[2], pooled[1])))
+                               kernel_inception_distance(pooled[2], pooled[1]),
+                               spread=feature_spread(pooled[0], pooled[1])))
     return scores
 
 

@@ -96,7 +96,7 @@ def write_report(generator: CoverGenerator, out: Path, real: dict[str, np.ndarra
                             "distance between two draws of real covers (1 = as close as real covers; "
                             f"{html.escape(realism.settings['real'])}, {realism.settings['n_per_genre']} per genre)",
                             _table(realism.rows(), ["genre", "ratio", "frechet", "frechet_floor", "kid", "kid_floor",
-                                                    "judge_accuracy"])))
+                                                    "spread", "judge_accuracy"])))
     else:
         sections.insert(1, ("Realism", "<p>Not measured: no real covers to compare with (give --real).</p>"))
     if pair_report:
