@@ -100,6 +100,10 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                         default=model.coordinate_genre_gains,
                         help="with --coordinate-frequencies, a gain per genre on each wave (starting at 1): a "
                              "genre whose covers have no stripes can turn them down (default %(default)s)")
+    parser.add_argument("--noise-in-norms", action=argparse.BooleanOptionalAction, default=model.noise_in_norms,
+                        help="each ResNet generator batch norm's gain and shift read the cover's noise as well as "
+                             "its genre (BigGAN's skip-z): the noise sets colours and textures at every scale "
+                             "(default %(default)s)")
     parser.add_argument("--generator-spectral-norm", action=argparse.BooleanOptionalAction,
                         default=model.generator_spectral_norm,
                         help="spectral norm on the ResNet generator's layers as well as the discriminator's "

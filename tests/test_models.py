@@ -118,7 +118,7 @@ def test_projection_makes_realness_depend_on_the_genre(architecture):
 def test_configs_written_before_the_resnet_read_as_dcgan():
     later_fields = ("architecture", "coordinate_channels", "generator_spectral_norm",  # added after the ResNet
                     "discriminator_min_channels", "coordinate_frequencies", "coordinate_rings",
-                    "coordinate_genre_gains")
+                    "coordinate_genre_gains", "noise_in_norms")
     old = {k: v for k, v in to_dict(tiny_model()).items() if k not in later_fields}
     assert from_dict(type(tiny_model()), old).architecture == "dcgan"
     assert tiny_model().architecture == "resnet"
@@ -138,6 +138,8 @@ def test_configs_written_before_the_resnet_read_as_dcgan():
     assert from_dict(type(tiny_model()), before_waves).coordinate_frequencies == 0
     assert from_dict(type(tiny_model()), before_waves).coordinate_rings is False
     assert from_dict(type(tiny_model()), before_waves).coordinate_genre_gains is False
+    before_noise_in_norms = {k: v for k, v in to_dict(tiny_model(noise_in_norms=True)).items() if k != "noise_in_norms"}
+    assert from_dict(type(tiny_model()), before_noise_in_norms).noise_in_norms is False
     with pytest.raises(GanError, match="--generator-spectral-norm is for --architecture resnet, not dcgan"):
         from_dict(type(tiny_model()), {**before_coordinates, "architecture": "dcgan",
                                        "generator_spectral_norm": True})
@@ -247,6 +249,44 @@ def test_genre_gains_scale_each_wave_for_one_genre_and_start_at_one():
     assert G.waves.genre_gain.in_features == G.genre_embedding.embedding_dim
     with pytest.raises(GanError, match="^--coordinate-genre-gains needs --coordinate-frequencies N"):
         tiny_model(coordinate_genre_gains=True).validate()
+
+
+def test_noise_in_norms_lets_the_noise_set_each_channels_gain_and_starts_as_a_model_without_it():
+    torch.manual_seed(0)
+    with_noise = ConditionalBatchNorm(4, condition_dim=3, noise_dim=5).eval()
+    plain = ConditionalBatchNorm(4, condition_dim=3).eval()
+    x, genres, noise = torch.randn(2, 4, 6, 6), torch.eye(3)[:2], torch.randn(2, 5)
+    assert torch.equal(with_noise(x, genres, noise), plain(x, genres))  # zero at the start
+    with torch.no_grad():
+        with_noise.noise_gain.weight[1, 0] = 1.0  # channel 1's gain follows the noise's first entry
+        with_noise.noise_shift.weight[2, 1] = 1.0  # channel 2's shift its second
+    out, normed = with_noise(x, genres, noise), plain(x, genres)
+    torch.testing.assert_close(out[:, 1], normed[:, 1] * (1 + noise[:, 0, None, None]))
+    torch.testing.assert_close(out[:, 2], normed[:, 2] + noise[:, 1, None, None])
+    torch.testing.assert_close(out[:, [0, 3]], normed[:, [0, 3]])
+    # Unconditional (pre-training): the noise alone.
+    unconditional = ConditionalBatchNorm(4, condition_dim=0, noise_dim=5).eval()
+    unconditional.load_state_dict(with_noise.state_dict(), strict=False)
+    torch.testing.assert_close(unconditional(x, None, noise), out)  # with_noise's genre parts are still zero
+    # In a generator every block's two norms read the noise; the projections start at zero and carry
+    # over from pre-training to fine-tuning by name, as the batch norms' own parameters do.
+    pretrain = build_generator(tiny_model(resolution=32, width=8, noise_in_norms=True))
+    G = build_generator(tiny_model(resolution=32, width=8, genres=["a", "b"], noise_in_norms=True))
+    names = [name for name in G.state_dict() if "noise_" in name]
+    assert len(names) == 4 * len(G.blocks) and not any(G.state_dict()[name].any() for name in names)
+    with torch.no_grad():
+        for name in names:
+            pretrain.state_dict()[name].normal_()
+    fresh = carry_over_weights(G, pretrain.state_dict())
+    assert not [name for name in fresh if "noise_" in name]
+    assert all(torch.equal(G.state_dict()[name], pretrain.state_dict()[name]) for name in names)
+    without = build_generator(tiny_model(resolution=32, width=8, genres=["a", "b"]))
+    without.load_state_dict(G.state_dict(), strict=False)  # the same weights but the noise's projections
+    noise, genres = torch.randn(2, 16), torch.tensor([0, 1])
+    assert not torch.allclose(G.eval()(noise, genres), without.eval()(noise, genres))
+    with pytest.raises(GanError, match="^--noise-in-norms is for --architecture resnet, not dcgan$"):
+        tiny_model(architecture="dcgan", coordinate_channels=False, discriminator_min_channels=0,
+                   noise_in_norms=True).validate()
 
 
 def test_shifted_waves_take_their_angles_in_float32_under_autocast():

@@ -9,7 +9,8 @@ for conditional generation, scaled to what trains in an hour on two CPU cores:
   pixel evenly over the output, so there is no checkerboard texture of the kind 4x4 transposed
   convolutions with stride 2 leave. The genre enters every batch norm (conditional batch norm):
   its embedding sets a per-channel gain and shift, so it changes style at every scale while the
-  noise keeps the layout (the same noise gives the same composition in every genre). With
+  noise keeps the layout (the same noise gives the same composition in every genre); with
+  `noise_in_norms` the noise adds to that gain and shift too (BigGAN's skip-z). With
   `coordinate_channels`, each block's first convolution also sees every pixel's x and y; with
   `coordinate_frequencies`, sines and cosines of them too, in a frame the noise turns and shifts
   (`ShiftedWaves`); with `generator_spectral_norm`, its layers are spectrally normalised as the
@@ -59,28 +60,42 @@ def discriminator_channels(config: ModelConfig) -> list[int]:
 
 
 class ConditionalBatchNorm(nn.Module):
-    """Batch norm whose gain and shift also depend on a condition vector (the genre embedding).
+    """Batch norm whose gain and shift also depend on a condition vector (the genre embedding) and,
+    with `noise_dim`, on the cover's noise vector (`ModelConfig.noise_in_norms`).
 
-    The genre's contribution starts at zero (zero-initialised projections), so a conditional model
-    seeded from an unconditional one starts as exactly that model; the plain batch-norm affine
-    parameters carry over by name.
+    Both contributions start at zero (zero-initialised projections), so a conditional model seeded
+    from an unconditional one starts as exactly that model; the plain batch-norm affine parameters
+    carry over by name, and so do the noise's projections, which pre-training has too.
     """
 
-    def __init__(self, channels: int, condition_dim: int):
+    def __init__(self, channels: int, condition_dim: int, noise_dim: int = 0):
         super().__init__()
         self.norm = nn.BatchNorm2d(channels)
         self.gain = nn.Linear(condition_dim, channels, bias=False) if condition_dim else None
         self.shift = nn.Linear(condition_dim, channels, bias=False) if condition_dim else None
-        for layer in (self.gain, self.shift):
-            if layer is not None:
-                nn.init.zeros_(layer.weight)
+        self.noise_gain = nn.Linear(noise_dim, channels, bias=False) if noise_dim else None
+        self.noise_shift = nn.Linear(noise_dim, channels, bias=False) if noise_dim else None
+        for layer in self.projections():
+            nn.init.zeros_(layer.weight)
 
-    def forward(self, x: torch.Tensor, condition: torch.Tensor | None) -> torch.Tensor:
+    def projections(self) -> list[nn.Linear]:
+        """The layers that start at zero: what the genre and the noise add to the gain and shift."""
+        return [layer for layer in (self.gain, self.shift, self.noise_gain, self.noise_shift) if layer is not None]
+
+    def forward(self, x: torch.Tensor, condition: torch.Tensor | None,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
         x = self.norm(x)
-        if self.gain is None or condition is None:
+        gain, shift = [], []
+        if self.gain is not None and condition is not None:
+            gain.append(self.gain(condition))
+            shift.append(self.shift(condition))
+        if self.noise_gain is not None:
+            gain.append(self.noise_gain(noise))
+            shift.append(self.noise_shift(noise))
+        if not gain:
             return x
-        gain = self.gain(condition).to(x.dtype)[:, :, None, None]
-        shift = self.shift(condition).to(x.dtype)[:, :, None, None]
+        gain = sum(gain).to(x.dtype)[:, :, None, None]
+        shift = sum(shift).to(x.dtype)[:, :, None, None]
         return x * (1 + gain) + shift
 
 
@@ -210,28 +225,28 @@ class ShiftedWaves(nn.Module):
 
 class UpBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, condition_dim: int, grain: PixelNoise | None = None,
-                 coordinates: bool = False, wave_channels: int = 0):
+                 coordinates: bool = False, wave_channels: int = 0, noise_dim: int = 0):
         super().__init__()
         self.coordinates = coordinates
         self.wave_channels = wave_channels  # the generator's ShiftedWaves at this block's resolution
         # No biases: every convolution here feeds a batch norm (the next one, or to_rgb's), which
         # removes any constant. Such a bias has no gradient but float rounding, and Adam, dividing by
         # its size, would walk it at random by up to a learning rate per step.
-        self.norm1 = ConditionalBatchNorm(c_in, condition_dim)
+        self.norm1 = ConditionalBatchNorm(c_in, condition_dim, noise_dim)
         self.conv1 = nn.Conv2d(c_in + 2 * coordinates + wave_channels, c_out, 3, padding=1, bias=False)
-        self.norm2 = ConditionalBatchNorm(c_out, condition_dim)
+        self.norm2 = ConditionalBatchNorm(c_out, condition_dim, noise_dim)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
         self.skip = nn.Conv2d(c_in, c_out, 1, bias=False)
         self.grain = grain
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None, noise: torch.Tensor,
                 waves: ShiftedWaves | None = None) -> torch.Tensor:
-        h = F.interpolate(F.relu(self.norm1(x, condition)), scale_factor=2.0, mode="nearest")
+        h = F.interpolate(F.relu(self.norm1(x, condition, noise)), scale_factor=2.0, mode="nearest")
         if self.coordinates:
             h = with_coordinates(h)
         if self.wave_channels:
             h = waves(h, noise, condition)
-        h = self.conv2(F.relu(self.norm2(self.conv1(h), condition)))
+        h = self.conv2(F.relu(self.norm2(self.conv1(h), condition, noise)))
         if self.grain is not None:
             h = self.grain(h, noise, condition)
         return h + self.skip(F.interpolate(x, scale_factor=2.0, mode="nearest"))
@@ -253,12 +268,13 @@ class ResNetGenerator(Generator):
                       if config.coordinate_frequencies else None)
         self.blocks = nn.ModuleList(
             UpBlock(a, b, condition_dim, grain if i == len(channels) - 2 else None, config.coordinate_channels,
-                    self.waves.channels_at(8 * 2 ** i) if self.waves is not None else 0)
+                    self.waves.channels_at(8 * 2 ** i) if self.waves is not None else 0,
+                    config.latent_dim if config.noise_in_norms else 0)
             for i, (a, b) in enumerate(zip(channels, channels[1:])))
         self.to_rgb = nn.Sequential(nn.BatchNorm2d(channels[-1]), nn.ReLU(),
                                     nn.Conv2d(channels[-1], 3, 3, padding=1), nn.Tanh())
         conditional_parts = {layer for m in self.modules() if isinstance(m, ConditionalBatchNorm)
-                             for layer in (m.gain, m.shift) if layer is not None}
+                             for layer in m.projections()}
         conditional_parts |= {m.genre_strength for m in self.modules() if isinstance(m, PixelNoise)}
         conditional_parts |= {layer for m in self.modules() if isinstance(m, ShiftedWaves)
                               for layer in (m.pose, m.genre_gain) if layer is not None}
