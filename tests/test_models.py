@@ -8,6 +8,7 @@ from conftest import tiny_model
 from gan.config import from_dict, to_dict
 from gan.errors import GanError
 from gan.models import build_discriminator, build_generator, carry_over_weights, minibatch_stddev
+from gan.models.common import describe_fresh
 from gan.models.resnet import (
     ConditionalBatchNorm,
     PixelNoise,
@@ -284,6 +285,11 @@ def test_noise_in_norms_lets_the_noise_set_each_channels_gain_and_starts_as_a_mo
     without.load_state_dict(G.state_dict(), strict=False)  # the same weights but the noise's projections
     noise, genres = torch.randn(2, 16), torch.tensor([0, 1])
     assert not torch.allclose(G.eval()(noise, genres), without.eval()(noise, genres))
+    # Fine-tuned from a model without them, they start fresh, and the log line counts them.
+    fresh = carry_over_weights(G, build_generator(tiny_model(resolution=32, width=8)).state_dict())
+    assert describe_fresh(fresh) == ("genre_embedding.weight, blocks.2.grain.genre_strength.weight, the genre gains "
+                                     "and shifts of 6 conditional batch norms, the noise gains and shifts of 6 "
+                                     "conditional batch norms")  # two per block, three blocks up to 32 px
     with pytest.raises(GanError, match="^--noise-in-norms is for --architecture resnet, not dcgan$"):
         tiny_model(architecture="dcgan", coordinate_channels=False, discriminator_min_channels=0,
                    noise_in_norms=True).validate()

@@ -136,9 +136,12 @@ def carry_over_weights(target: nn.Module, source_state: dict[str, torch.Tensor],
 
 def describe_fresh(names: list[str]) -> str:
     """`carry_over_weights`'s fresh tensor names for a log line, the conditional batch norm's many
-    per-layer genre projections counted rather than listed."""
-    conditional = [n for n in names if n.endswith((".gain.weight", ".shift.weight"))]
-    rest = [n for n in names if n not in conditional]
-    if conditional:
-        rest.append(f"the genre gains and shifts of {len(conditional) // 2} conditional batch norms")
-    return ", ".join(rest) or "none"
+    per-layer projections (of the genre, and of the noise) counted rather than listed."""
+    groups = {"genre": (".gain.weight", ".shift.weight"), "noise": (".noise_gain.weight", ".noise_shift.weight")}
+    rest, counted = list(names), []
+    for source, suffixes in groups.items():
+        found = [n for n in rest if n.endswith(suffixes)]
+        rest = [n for n in rest if n not in found]
+        if found:
+            counted.append(f"the {source} gains and shifts of {len(found) // 2} conditional batch norms")
+    return ", ".join(rest + counted) or "none"
