@@ -23,8 +23,9 @@ st.title("Quality: realism")
 st.caption("A small CNN (the judge) is trained once on real covers to tell their genres apart; in its features, "
            "the Frechet distance from generated covers to real ones is divided by the same distance between two "
            "draws of real covers (the floor). 1 means as close to real covers as other real covers are; KID "
-           "(unbiased, about 0 at the floor) beside it. The judge's accuracy says how often it files a generated "
-           "cover under the genre asked for.")
+           "(unbiased, about 0 at the floor) beside it. The spread is the generated covers' feature variance over "
+           "the real covers' (below 1: less varied than real covers in the judge's eyes). The judge's accuracy "
+           "says how often it files a generated cover under the genre asked for.")
 generator = current_generator()
 if generator is None:
     st.stop()
