@@ -94,8 +94,9 @@ class ModelConfig:
     # textures, at every scale, directly. Without it the noise reaches only the 4x4 seed, and every
     # batch norm after it sets one style per genre: the judge's features of the shipped checkpoint's
     # covers of one genre vary 0.67 times as much as real covers' on average, 0.11 times in rock
-    # (README, below the table). Starts at zero: a model without it. ResNet generator only. Not in the recipe: on two
-    # seeds rock's realism went from 17 to 1.7 and 4.0, but metal's from 10 to 18 and 19 (README, row 37).
+    # (README, below the table). Starts at zero: a model without it. ResNet generator only. Not in
+    # the recipe: on two seeds rock's realism went from 17 to 1.7 and 4.0, but metal's from 10 to
+    # 18 and 19 (README, row 37).
     noise_in_norms: bool = False
     # Spectral norm on the generator's convolutions and its first linear layer too, not only the
     # discriminator's (SAGAN, Zhang et al., 2019; BigGAN): each layer's gain is held at 1, so no
