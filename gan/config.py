@@ -40,6 +40,7 @@ ARCHITECTURES = ("resnet", "dcgan")  # see gan.models
 RESNET_ONLY = ("coordinate_channels", "coordinate_frequencies", "coordinate_rings", "coordinate_genre_gains",
                "noise_in_norms", "generator_spectral_norm", "generator_min_channels", "discriminator_min_channels")
 GENRE_CLASSIFIERS = ("softmax", "contrastive")  # see gan.models.genre_heads
+UPSAMPLING = ("nearest", "bilinear")  # how the ResNet generator doubles its features (ModelConfig.upsample)
 MAX_GENRES = 1000
 MAX_GENRE_NAME = 64
 MAX_TEXT = 4096  # characters in any string field (a path at most)
@@ -118,6 +119,12 @@ class ModelConfig:
     # generator keeps its ladder. ResNet only. In the recipe since row 29 of the README's table:
     # better than the recipe without it on two seeds, by three judges, at no measurable cost in time.
     discriminator_min_channels: int = 32
+    # How each ResNet generator block doubles its features' size before convolving them: "nearest"
+    # copies each value into a 2x2 block, so every block's output starts as a staircase at its
+    # scale (2, 4, 8 and 16 px at 64 px) that the 3x3 convolutions must smooth away, and what they
+    # leave reads as a faint grid; "bilinear" interpolates (StyleGAN, Karras et al., 2019, filters
+    # its upsampling for the same reason). Configs written before it existed read as "nearest".
+    upsample: str = "nearest"
 
     def validate(self) -> None:
         check_fields(self)
@@ -125,6 +132,8 @@ class ModelConfig:
         for name in RESNET_ONLY:
             if getattr(self, name) and self.architecture != "resnet":
                 raise GanError(f"--{name.replace('_', '-')} is for --architecture resnet, not {self.architecture}")
+        if self.upsample != "nearest" and self.architecture != "resnet":
+            raise GanError(f"--upsample {self.upsample} is for --architecture resnet, not {self.architecture}")
         if self.coordinate_rings and not self.coordinate_frequencies:
             raise GanError("--coordinate-rings needs --coordinate-frequencies N (N >= 1): the rings' periods")
         if self.coordinate_genre_gains and not self.coordinate_frequencies:
@@ -299,6 +308,7 @@ LIMITS: dict[type, dict[str, Between | tuple]] = {
         "genres": Between(0, MAX_GENRES),
         "architecture": ARCHITECTURES,
         "genre_classifier": GENRE_CLASSIFIERS,
+        "upsample": UPSAMPLING,
     },
     TrainConfig: {
         "phase": PHASES,
@@ -338,7 +348,7 @@ LEGACY_VALUES: dict[type, dict[str, Any]] = {
     ModelConfig: {"architecture": "dcgan", "pixel_noise": False, "projection": False, "genre_classifier": "softmax",
                   "coordinate_channels": False, "generator_spectral_norm": False, "discriminator_min_channels": 0,
                   "coordinate_frequencies": 0, "coordinate_rings": False, "coordinate_genre_gains": False,
-                  "noise_in_norms": False},
+                  "noise_in_norms": False, "upsample": "nearest"},
     TrainConfig: {"augment": "none", "mode_seeking_weight": 0.0, "lr_decay_from": 1.0, "mode_seeking_cap": False,
                   "genre_groups": False, "tag_sets": False, "mode_seeking_scale": 0,
                   "r1_gamma": 0.0, "d_steps": 1, "lecam_weight": 0.0},

@@ -4,7 +4,7 @@ The SNGAN / BigGAN family (Miyato et al., 2018; Brock et al., 2019), as PyTorch-
 for conditional generation, scaled to what trains in an hour on two CPU cores:
 
 * Generator: a linear layer maps the noise to a 4x4 seed; each block doubles the resolution with
-  nearest-neighbour upsampling and two 3x3 convolutions (a residual block; the skip path upsamples
+  nearest-neighbour (or, with `upsample: bilinear`, bilinear) upsampling and two 3x3 convolutions (a residual block; the skip path upsamples
   and mixes channels with a 1x1 convolution). Upsampling before convolving spreads every input
   pixel evenly over the output, so there is no checkerboard texture of the kind 4x4 transposed
   convolutions with stride 2 leave. The genre enters every batch norm (conditional batch norm):
@@ -225,9 +225,10 @@ class ShiftedWaves(nn.Module):
 
 class UpBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, condition_dim: int, grain: PixelNoise | None = None,
-                 coordinates: bool = False, wave_channels: int = 0, noise_dim: int = 0):
+                 coordinates: bool = False, wave_channels: int = 0, noise_dim: int = 0, upsample: str = "nearest"):
         super().__init__()
         self.coordinates = coordinates
+        self.upsample = upsample  # ModelConfig.upsample
         self.wave_channels = wave_channels  # the generator's ShiftedWaves at this block's resolution
         # No biases: every convolution here feeds a batch norm (the next one, or to_rgb's), which
         # removes any constant. Such a bias has no gradient but float rounding, and Adam, dividing by
@@ -241,7 +242,7 @@ class UpBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, condition: torch.Tensor | None, noise: torch.Tensor,
                 waves: ShiftedWaves | None = None) -> torch.Tensor:
-        h = F.interpolate(F.relu(self.norm1(x, condition, noise)), scale_factor=2.0, mode="nearest")
+        h = self.double(F.relu(self.norm1(x, condition, noise)))
         if self.coordinates:
             h = with_coordinates(h)
         if self.wave_channels:
@@ -249,7 +250,12 @@ class UpBlock(nn.Module):
         h = self.conv2(F.relu(self.norm2(self.conv1(h), condition, noise)))
         if self.grain is not None:
             h = self.grain(h, noise, condition)
-        return h + self.skip(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return h + self.skip(self.double(x))
+
+    def double(self, x: torch.Tensor) -> torch.Tensor:
+        """x at twice its height and width."""
+        return F.interpolate(x, scale_factor=2.0, mode=self.upsample,
+                             align_corners=False if self.upsample == "bilinear" else None)
 
 
 class ResNetGenerator(Generator):
@@ -269,7 +275,7 @@ class ResNetGenerator(Generator):
         self.blocks = nn.ModuleList(
             UpBlock(a, b, condition_dim, grain if i == len(channels) - 2 else None, config.coordinate_channels,
                     self.waves.channels_at(8 * 2 ** i) if self.waves is not None else 0,
-                    config.latent_dim if config.noise_in_norms else 0)
+                    config.latent_dim if config.noise_in_norms else 0, config.upsample)
             for i, (a, b) in enumerate(zip(channels, channels[1:])))
         self.to_rgb = nn.Sequential(nn.BatchNorm2d(channels[-1]), nn.ReLU(),
                                     nn.Conv2d(channels[-1], 3, 3, padding=1), nn.Tanh())

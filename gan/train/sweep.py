@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 MODEL_PARAMS = ("resolution", "latent_dim", "width", "genre_embedding_dim", "projection", "pixel_noise",
                 "genre_classifier", "coordinate_channels", "coordinate_frequencies", "coordinate_rings",
                 "coordinate_genre_gains", "noise_in_norms", "generator_spectral_norm", "generator_min_channels",
-                "discriminator_min_channels")
+                "discriminator_min_channels", "upsample")
 TRAIN_PARAMS = ("batch_size", "lr_g", "lr_d", "lr_decay_from", "beta1", "beta2", "genre_loss_weight",
                 "mode_seeking_weight", "mode_seeking_scale", "mode_seeking_cap", "genre_groups", "tag_sets",
                 "r1_gamma", "d_steps", "lecam_weight", "ema_decay", "ema_rampup", "seed", "steps")
