@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gan.config import (COMPILE_MODES, GENRE_CLASSIFIERS, R1_EVERY, RESNET_ONLY, UPSAMPLING, ModelConfig,
-                        TrainConfig)
+from gan.config import COMPILE_MODES, GENRE_CLASSIFIERS, R1_EVERY, RESNET_ONLY, UPSAMPLING, ModelConfig, TrainConfig
 from gan.errors import GanError
 
 log = logging.getLogger("gan")

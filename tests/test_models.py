@@ -119,7 +119,7 @@ def test_projection_makes_realness_depend_on_the_genre(architecture):
 def test_configs_written_before_the_resnet_read_as_dcgan():
     later_fields = ("architecture", "coordinate_channels", "generator_spectral_norm",  # added after the ResNet
                     "discriminator_min_channels", "coordinate_frequencies", "coordinate_rings",
-                    "coordinate_genre_gains", "noise_in_norms")
+                    "coordinate_genre_gains", "noise_in_norms", "upsample")
     old = {k: v for k, v in to_dict(tiny_model()).items() if k not in later_fields}
     assert from_dict(type(tiny_model()), old).architecture == "dcgan"
     assert tiny_model().architecture == "resnet"
@@ -141,6 +141,8 @@ def test_configs_written_before_the_resnet_read_as_dcgan():
     assert from_dict(type(tiny_model()), before_waves).coordinate_genre_gains is False
     before_noise_in_norms = {k: v for k, v in to_dict(tiny_model(noise_in_norms=True)).items() if k != "noise_in_norms"}
     assert from_dict(type(tiny_model()), before_noise_in_norms).noise_in_norms is False
+    before_upsample = {k: v for k, v in to_dict(tiny_model(upsample="bilinear")).items() if k != "upsample"}
+    assert from_dict(type(tiny_model()), before_upsample).upsample == "nearest"
     with pytest.raises(GanError, match="--generator-spectral-norm is for --architecture resnet, not dcgan"):
         from_dict(type(tiny_model()), {**before_coordinates, "architecture": "dcgan",
                                        "generator_spectral_norm": True})
@@ -293,6 +295,29 @@ def test_noise_in_norms_lets_the_noise_set_each_channels_gain_and_starts_as_a_mo
     with pytest.raises(GanError, match="^--noise-in-norms is for --architecture resnet, not dcgan$"):
         tiny_model(architecture="dcgan", coordinate_channels=False, discriminator_min_channels=0,
                    noise_in_norms=True).validate()
+
+
+def test_bilinear_upsampling_interpolates_where_nearest_copies_with_the_same_weights():
+    row = torch.tensor([[[[0.0, 1.0]]]])  # one channel, one row of two pixels
+    nearest = UpBlock(1, 1, condition_dim=0)
+    bilinear = UpBlock(1, 1, condition_dim=0, upsample="bilinear")
+    assert nearest.double(row)[0, 0, 0].tolist() == [0.0, 0.0, 1.0, 1.0]
+    # Half-pixel centres: each new pixel a quarter of the way from its nearer old one, edges held.
+    assert bilinear.double(row)[0, 0, 0].tolist() == [0.0, 0.25, 0.75, 1.0]
+    # The option changes no parameter: a nearest model's weights load into a bilinear one and draw
+    # other (smoother) covers from them.
+    G = build_generator(tiny_model(resolution=32, width=8, genres=["a", "b"])).eval()
+    smooth = build_generator(tiny_model(resolution=32, width=8, genres=["a", "b"], upsample="bilinear")).eval()
+    smooth.load_state_dict(G.state_dict())
+    noise, genres = torch.randn(2, 16, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1])
+    with torch.no_grad():
+        blocky, smoothed = G(noise, genres), smooth(noise, genres)
+    assert blocky.shape == smoothed.shape and not torch.allclose(blocky, smoothed)
+    with pytest.raises(GanError, match="^--upsample bilinear is for --architecture resnet, not dcgan$"):
+        tiny_model(architecture="dcgan", coordinate_channels=False, discriminator_min_channels=0,
+                   upsample="bilinear").validate()
+    with pytest.raises(GanError, match="upsample"):
+        from_dict(type(tiny_model()), {**to_dict(tiny_model()), "upsample": "bicubic"})
 
 
 def test_shifted_waves_take_their_angles_in_float32_under_autocast():

@@ -4,17 +4,17 @@ The SNGAN / BigGAN family (Miyato et al., 2018; Brock et al., 2019), as PyTorch-
 for conditional generation, scaled to what trains in an hour on two CPU cores:
 
 * Generator: a linear layer maps the noise to a 4x4 seed; each block doubles the resolution with
-  nearest-neighbour (or, with `upsample: bilinear`, bilinear) upsampling and two 3x3 convolutions (a residual block; the skip path upsamples
-  and mixes channels with a 1x1 convolution). Upsampling before convolving spreads every input
-  pixel evenly over the output, so there is no checkerboard texture of the kind 4x4 transposed
-  convolutions with stride 2 leave. The genre enters every batch norm (conditional batch norm):
-  its embedding sets a per-channel gain and shift, so it changes style at every scale while the
-  noise keeps the layout (the same noise gives the same composition in every genre); with
-  `noise_in_norms` the noise adds to that gain and shift too (BigGAN's skip-z). With
-  `coordinate_channels`, each block's first convolution also sees every pixel's x and y; with
-  `coordinate_frequencies`, sines and cosines of them too, in a frame the noise turns and shifts
-  (`ShiftedWaves`); with `generator_spectral_norm`, its layers are spectrally normalised as the
-  discriminator's are.
+  nearest-neighbour (or, with `upsample: bilinear`, bilinear) upsampling and two 3x3 convolutions (a
+  residual block; the skip path upsamples and mixes channels with a 1x1 convolution). Upsampling
+  before convolving spreads every input pixel evenly over the output, so there is no checkerboard
+  texture of the kind 4x4 transposed convolutions with stride 2 leave. The genre enters every batch
+  norm (conditional batch norm): its embedding sets a per-channel gain and shift, so it changes
+  style at every scale while the noise keeps the layout (the same noise gives the same composition
+  in every genre); with `noise_in_norms` the noise adds to that gain and shift too (BigGAN's
+  skip-z). With `coordinate_channels`, each block's first convolution also sees every pixel's x and
+  y; with `coordinate_frequencies`, sines and cosines of them too, in a frame the noise turns and
+  shifts (`ShiftedWaves`); with `generator_spectral_norm`, its layers are spectrally normalised as
+  the discriminator's are.
 * Discriminator: residual blocks of spectrally normalised 3x3 convolutions with average pooling
   down to 4x4, where the minibatch standard deviation is appended (a collapsed generator's
   batch varies less than a real one), one more 3x3 convolution, and a sum over positions. Two
