@@ -15,7 +15,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gan.config import COMPILE_MODES, GENRE_CLASSIFIERS, R1_EVERY, RESNET_ONLY, UPSAMPLING, ModelConfig, TrainConfig
+from gan.config import (
+    COMPILE_MODES,
+    GENRE_CLASSIFIERS,
+    R1_EVERY,
+    RESNET_ONLY,
+    UPSAMPLING,
+    ModelConfig,
+    TrainConfig,
+    resnet_off,
+)
 from gan.errors import GanError
 
 log = logging.getLogger("gan")
@@ -104,9 +113,9 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                         help="each ResNet generator batch norm's gain and shift read the cover's noise as well as "
                              "its genre (BigGAN's skip-z): the noise sets colours and textures at every scale "
                              "(default %(default)s)")
-    parser.add_argument("--upsample", choices=UPSAMPLING, default=model.upsample,
+    parser.add_argument("--upsample", choices=UPSAMPLING, default=None,
                         help="how each ResNet generator block doubles its features: nearest (copies, a staircase "
-                             "the convolutions must smooth) or bilinear (interpolates) (default %(default)s)")
+                             f"the convolutions must smooth) or bilinear (interpolates; default {model.upsample})")
     parser.add_argument("--generator-spectral-norm", action=argparse.BooleanOptionalAction,
                         default=model.generator_spectral_norm,
                         help="spectral norm on the ResNet generator's layers as well as the discriminator's "
@@ -301,7 +310,7 @@ def plan_from_args(args: argparse.Namespace):
     for name in RESNET_ONLY:  # an option left unset (None): the default where the architecture has it, else off
         if fields[name] is None:
             default = getattr(ModelConfig, name)
-            fields[name] = default if args.architecture == "resnet" else type(default)()
+            fields[name] = default if args.architecture == "resnet" else resnet_off(name)
     model = ModelConfig(**fields)
     model.validate()
     shared = {name: getattr(args, name) for name in TRAIN_HELP}

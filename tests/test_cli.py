@@ -89,9 +89,10 @@ def test_model_flags_reach_the_plan_and_their_defaults_are_the_configs():
         model("--coordinate-rings")
     assert model("--coordinate-frequencies", "4", "--coordinate-genre-gains").coordinate_genre_gains is True
     assert model("--noise-in-norms").noise_in_norms is True and model().noise_in_norms is False
-    assert model("--upsample", "bilinear").upsample == "bilinear" and model().upsample == "nearest"
+    assert model("--upsample", "nearest").upsample == "nearest" and model().upsample == "bilinear"
     with pytest.raises(GanError, match="^--upsample bilinear is for --architecture resnet, not dcgan$"):
         model("--architecture", "dcgan", "--upsample", "bilinear")
+    assert model("--architecture", "dcgan").upsample == "nearest"  # DCGAN's transposed convolutions take none
     with pytest.raises(GanError, match="^--coordinate-genre-gains needs --coordinate-frequencies N"):
         model("--coordinate-genre-gains")
     with pytest.raises(GanError, match="^--coordinate-frequencies is for --architecture resnet, not dcgan$"):

@@ -78,8 +78,8 @@ def test_resnet_fine_tuning_starts_as_the_pretrained_model(options):
 
 
 def test_dcgan_carry_over_keeps_the_noise_rows_of_the_first_layer():
-    pre = build_generator(tiny_model(architecture="dcgan"))
-    fine = build_generator(tiny_model(genres=["a", "b"], architecture="dcgan"))
+    pre = build_generator(tiny_model(architecture="dcgan", upsample="nearest"))
+    fine = build_generator(tiny_model(genres=["a", "b"], architecture="dcgan", upsample="nearest"))
     fresh = carry_over_weights(fine, pre.state_dict())
     assert "genre_embedding.weight" in fresh
     assert any(name.startswith("seed.0.weight[") for name in fresh)
@@ -293,7 +293,7 @@ def test_noise_in_norms_lets_the_noise_set_each_channels_gain_and_starts_as_a_mo
                                      "and shifts of 6 conditional batch norms, the noise gains and shifts of 6 "
                                      "conditional batch norms")  # two per block, three blocks up to 32 px
     with pytest.raises(GanError, match="^--noise-in-norms is for --architecture resnet, not dcgan$"):
-        tiny_model(architecture="dcgan", coordinate_channels=False, discriminator_min_channels=0,
+        tiny_model(architecture="dcgan", upsample="nearest", coordinate_channels=False, discriminator_min_channels=0,
                    noise_in_norms=True).validate()
 
 
@@ -306,7 +306,7 @@ def test_bilinear_upsampling_interpolates_where_nearest_copies_with_the_same_wei
     assert bilinear.double(row)[0, 0, 0].tolist() == [0.0, 0.25, 0.75, 1.0]
     # The option changes no parameter: a nearest model's weights load into a bilinear one and draw
     # other (smoother) covers from them.
-    G = build_generator(tiny_model(resolution=32, width=8, genres=["a", "b"])).eval()
+    G = build_generator(tiny_model(resolution=32, width=8, genres=["a", "b"], upsample="nearest")).eval()
     smooth = build_generator(tiny_model(resolution=32, width=8, genres=["a", "b"], upsample="bilinear")).eval()
     smooth.load_state_dict(G.state_dict())
     noise, genres = torch.randn(2, 16, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1])
@@ -342,7 +342,8 @@ def test_coordinate_frequencies_widen_each_generator_block_by_its_waves():
     assert [name for name in G.state_dict() if "pose" in name] == ["waves.pose.weight"]  # one frame for all
     assert G(torch.randn(2, config.latent_dim), torch.tensor([0, 1])).shape == (2, 3, 64, 64)
     with pytest.raises(GanError, match="^--coordinate-frequencies is for --architecture resnet, not dcgan$"):
-        tiny_model(architecture="dcgan", coordinate_channels=False, coordinate_frequencies=2).validate()
+        tiny_model(architecture="dcgan",
+                   upsample="nearest", coordinate_channels=False, coordinate_frequencies=2).validate()
 
 
 @pytest.mark.parametrize("coordinate_channels", [False, True])
@@ -385,7 +386,8 @@ def test_the_channel_floor_widens_the_generators_narrow_blocks_and_leaves_the_di
     shapes = {k: v.shape for k, v in build_discriminator(ladder).state_dict().items()}
     assert {k: v.shape for k, v in build_discriminator(floored).state_dict().items()} == shapes
     with pytest.raises(GanError, match="^--generator-min-channels is for --architecture resnet, not dcgan$"):
-        tiny_model(architecture="dcgan", coordinate_channels=False, generator_min_channels=32).validate()
+        tiny_model(architecture="dcgan",
+                   upsample="nearest", coordinate_channels=False, generator_min_channels=32).validate()
 
 
 def test_the_discriminators_channel_floor_widens_its_first_blocks_and_leaves_the_generator():
@@ -401,7 +403,8 @@ def test_the_discriminators_channel_floor_widens_its_first_blocks_and_leaves_the
     shapes = {k: v.shape for k, v in build_generator(ladder).state_dict().items()}
     assert {k: v.shape for k, v in build_generator(floored).state_dict().items()} == shapes
     with pytest.raises(GanError, match="^--discriminator-min-channels is for --architecture resnet, not dcgan$"):
-        tiny_model(architecture="dcgan", coordinate_channels=False, discriminator_min_channels=32).validate()
+        tiny_model(architecture="dcgan",
+                   upsample="nearest", coordinate_channels=False, discriminator_min_channels=32).validate()
 
 
 def test_discriminator_sees_a_collapsed_batch():
@@ -445,7 +448,8 @@ def test_a_checkpoint_from_before_the_resnet_loads_and_generates(tmp_path):
     from gan.checkpoint import checkpoint_config
     from gan.sampling import load_generator
 
-    model = tiny_model(genres=["jazz", "rock"], architecture="dcgan", projection=False, pixel_noise=False,
+    model = tiny_model(genres=["jazz", "rock"], architecture="dcgan",
+                       upsample="nearest", projection=False, pixel_noise=False,
                        coordinate_channels=False)
     config = checkpoint_config(model, None, None, "finetune", 10, ema=True)
     for name in ("architecture", "pixel_noise", "coordinate_channels", "generator_spectral_norm",

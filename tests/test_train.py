@@ -496,7 +496,7 @@ def test_a_run_that_failed_before_training_leaves_nothing_in_the_way(tmp_path, d
 
 
 @pytest.mark.parametrize("change, fix", [(dict(generator_spectral_norm=True), "--no-generator-spectral-norm"),
-                                         (dict(architecture="dcgan", coordinate_channels=False,
+                                         (dict(architecture="dcgan", coordinate_channels=False, upsample="nearest",
                                                discriminator_min_channels=0),
                                           "--architecture resnet"),
                                          (dict(coordinate_channels=False), "--coordinate-channels"),
