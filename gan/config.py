@@ -126,7 +126,8 @@ class ModelConfig:
     # scale (2, 4, 8 and 16 px at 64 px) that the 3x3 convolutions must smooth away, and what they
     # leave reads as a faint grid; "bilinear" interpolates (StyleGAN, Karras et al., 2019, filters
     # its upsampling for the same reason). In the recipe since row 38 of the README's table: better
-    # than row 29 over all genres, per genre and in the worst genre on two seeds, at the same speed.
+    # than row 29 over all genres and per genre on two seeds (level in the worst genre), the grid
+    # gone, at about 10% more time per step on the CPU (PyTorch's bilinear kernels are slower).
     # Configs written before it existed read as "nearest".
     upsample: str = "bilinear"
 
