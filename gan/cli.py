@@ -115,7 +115,8 @@ def _add_train_flags(parser: argparse.ArgumentParser) -> None:
                              "(default %(default)s)")
     parser.add_argument("--upsample", choices=UPSAMPLING, default=None,
                         help="how each ResNet generator block doubles its features: nearest (copies, a staircase "
-                             f"the convolutions must smooth) or bilinear (interpolates; default {model.upsample})")
+                             "the convolutions must smooth) or bilinear (interpolates; default "
+                             f"{model.upsample} for resnet, nearest for dcgan)")
     parser.add_argument("--generator-spectral-norm", action=argparse.BooleanOptionalAction,
                         default=model.generator_spectral_norm,
                         help="spectral norm on the ResNet generator's layers as well as the discriminator's "
